@@ -1,0 +1,280 @@
+"""Build: configure and compile the generated CMake projects with the cmake and ninja wheels.
+
+Phases, each its own function: select frameworks -> detect toolchains -> check versions ->
+generate -> compile kernels once -> compile each framework's glue in parallel -> publish.
+A provenance stamp per CMake binary directory wipes the CMake cache when the toolchain or
+the flags change; otherwise ninja alone decides what to recompile (nothing, on a no-op).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, codegen, frameworks, log, proc
+from .errors import BuildError, ToolchainError, UserError
+from .frameworks import Framework, Toolchain, VersionVerdict
+from .recipe import LoadedRecipe
+from .releases import Release
+
+STAMP = "opforge-stamp.json"
+_DIAGNOSTIC = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+)(:(?P<col>\d+))?: "
+                         r"(?P<kind>fatal error|error|warning|note): (?P<msg>.*)$")
+
+
+@dataclass(frozen=True)
+class BuildTools:
+    cmake: Path
+    ninja: Path
+    cmake_version: str
+    compiler: Path
+    compiler_version: str
+
+    def to_json(self) -> dict:
+        return {"cmake": str(self.cmake), "cmake_version": self.cmake_version,
+                "ninja": str(self.ninja), "compiler": str(self.compiler),
+                "compiler_version": self.compiler_version}
+
+
+@dataclass
+class FrameworkBuild:
+    framework: Framework
+    toolchain: Toolchain
+    verdict: VersionVerdict
+    library: Path | None = None
+    compiled: int = 0  # compiler invocations ninja ran
+
+
+@dataclass
+class BuildPlan:
+    recipe: LoadedRecipe
+    release: Release
+    devices: list[str]
+    build_dir: Path
+    out_dir: Path
+    builds: dict[str, FrameworkBuild] = field(default_factory=dict)
+    tools: BuildTools | None = None
+
+    @property
+    def gen_dir(self) -> Path:
+        return self.build_dir / "gen"
+
+    @property
+    def cmake_dir(self) -> Path:
+        return self.build_dir / "cmake"
+
+
+def default_build_dir(recipe: LoadedRecipe, release: Release) -> Path:
+    return recipe.dir / "build" / release.id
+
+
+def default_out_dir(recipe: LoadedRecipe) -> Path:
+    return recipe.dir / "dist"
+
+
+# --- phases --------------------------------------------------------------------------
+
+
+def select_frameworks(recipe: LoadedRecipe, names: list[str] | None) -> list[Framework]:
+    declared = list(recipe.model.target.frameworks)
+    if names:
+        unknown = [n for n in names if n not in declared]
+        if unknown:
+            raise UserError(f"--framework {', '.join(unknown)}: not in target.frameworks of "
+                            f"{recipe.path} ({', '.join(declared)}); add it to the recipe "
+                            f"first")
+        declared = [n for n in declared if n in names]
+    return [frameworks.get(n) for n in declared]
+
+
+def check_devices(devices: list[str]) -> None:
+    if "cuda" in devices:
+        raise UserError("target.devices includes 'cuda', which this version of opforge does "
+                        "not build yet (CPU kernels only); remove 'cuda' from target.devices")
+
+
+def detect_toolchains(selected: list[Framework]) -> dict[str, Toolchain]:
+    """Probe every framework at once: each probe is a child process importing it."""
+    with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
+        futures = {fw.name: pool.submit(frameworks.detect, fw) for fw in selected}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _first_line(args: list[str]) -> str:
+    result = proc.run(args, echo=False, timeout=30)
+    lines = result.output.strip().splitlines()
+    return lines[0] if result.returncode == 0 and lines else ""
+
+
+def find_build_tools() -> BuildTools:
+    cmake = proc.find_program("cmake", env_var="OPFORGE_CMAKE", module="cmake")
+    ninja = proc.find_program("ninja", env_var="OPFORGE_NINJA", module="ninja")
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if not cxx:
+        raise ToolchainError("no C++ compiler found: set CXX or install g++ "
+                             "(apt-get install g++)")
+    return BuildTools(cmake, ninja, _first_line([str(cmake), "--version"]),
+                      Path(cxx), _first_line([cxx, "--version"]))
+
+
+def _stamp_matches(binary_dir: Path, stamp: dict) -> bool:
+    try:
+        return json.loads((binary_dir / STAMP).read_text("utf-8")) == stamp
+    except (OSError, ValueError):
+        return False
+
+
+def configure(tools: BuildTools, source: Path, binary: Path, stamp: dict,
+              definitions: dict[str, str], init_cache: Path | None = None) -> bool:
+    """Run CMake's configure step when needed; True when it ran."""
+    stamp = {**stamp, "definitions": definitions}
+    if _stamp_matches(binary, stamp) and (binary / "build.ninja").is_file():
+        return False
+    if (binary / "CMakeCache.txt").exists():
+        log.detail(f"toolchain or flags changed: clearing the CMake cache of {binary.name}")
+        (binary / "CMakeCache.txt").unlink()
+        shutil.rmtree(binary / "CMakeFiles", ignore_errors=True)
+    binary.mkdir(parents=True, exist_ok=True)
+    args = [str(tools.cmake), "-S", str(source), "-B", str(binary), "-G", "Ninja",
+            f"-DCMAKE_MAKE_PROGRAM={tools.ninja}", f"-DCMAKE_CXX_COMPILER={tools.compiler}"]
+    if init_cache is not None:
+        args[1:1] = ["-C", str(init_cache)]
+    args += [f"-D{k}={v}" for k, v in definitions.items()]
+    result = proc.run(args)
+    if result.returncode != 0:
+        raise BuildError(f"CMake could not configure {source}", details=_tail(result.output))
+    (binary / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True), "utf-8")
+    return True
+
+
+def _tail(output: str, n: int = 25) -> list[str]:
+    return output.strip().splitlines()[-n:]
+
+
+def diagnostics(output: str) -> list[str]:
+    """The compiler's errors (file:line: error: ...) and ninja's FAILED lines, in order."""
+    found = []
+    for line in output.splitlines():
+        m = _DIAGNOSTIC.match(line)
+        if (m and m["kind"] in ("error", "fatal error")) or line.startswith("FAILED: "):
+            found.append(line)
+    return found[:30] or _tail(output)
+
+
+def compile_project(tools: BuildTools, binary: Path, label: str) -> int:
+    """Run ninja in a configured binary dir, streaming progress; returns compiler runs."""
+    compiled = 0
+
+    def on_line(line: str) -> None:
+        nonlocal compiled
+        if line.startswith("["):
+            if "Building" in line:
+                compiled += 1
+            log.progress(label, line)
+
+    result = proc.run([str(tools.ninja), "-C", str(binary)], on_line=on_line, echo=False,
+                      env={"NINJA_STATUS": "[%f/%t] "})
+    if result.returncode != 0:
+        found = diagnostics(result.output)
+        first = next((d for d in found if _DIAGNOSTIC.match(d)), found[0] if found else "")
+        raise BuildError(f"{label}: compiling failed" + (f" at {first.split(': ')[0]}"
+                                                          if _DIAGNOSTIC.match(first) else ""),
+                         details=found)
+    return compiled
+
+
+def stamp_for(tools: BuildTools, toolchain: Toolchain | None) -> dict:
+    return {"opforge": __version__, "tools": tools.to_json(),
+            "toolchain": toolchain.to_json() if toolchain else None,
+            "env": {k: os.environ.get(k, "") for k in ("CXXFLAGS", "LDFLAGS", "CPPFLAGS")}}
+
+
+def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
+    tools = plan.tools
+    binary = plan.cmake_dir / "kernels"
+    abi = {b.toolchain.cxx11_abi for b in plan.builds.values()}
+    if len(abi) > 1:
+        raise BuildError("the selected frameworks disagree on _GLIBCXX_USE_CXX11_ABI "
+                         f"({', '.join(f'{n}={b.toolchain.cxx11_abi}' for n, b in plan.builds.items())}); "
+                         "build them separately with --framework")
+    configure(tools, generated.kernels_dir, binary, stamp_for(tools, None),
+              {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release"})
+    compile_project(tools, binary, "kernels")
+    return binary / "libopforge_kernels.a"
+
+
+def compile_framework(plan: BuildPlan, generated: codegen.Generated, fb: FrameworkBuild,
+                      kernels_lib: Path) -> None:
+    tools = plan.tools
+    source = generated.framework_dirs[fb.framework.name]
+    binary = plan.cmake_dir / fb.framework.name
+    configure(tools, source, binary, stamp_for(tools, fb.toolchain),
+              {"OPFORGE_KERNELS_LIB": str(kernels_lib)}, init_cache=source / "init-cache.cmake")
+    fb.compiled = compile_project(tools, binary, fb.framework.name)
+    fb.library = binary / f"lib{codegen.library_target(plan.recipe, fb.framework)}.so"
+    if not fb.library.is_file():
+        raise BuildError(f"{fb.framework.name}: ninja succeeded but {fb.library} is missing")
+
+
+# --- the whole build -----------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    plan: BuildPlan
+    artifacts: list[dict]
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {"recipe": str(self.plan.recipe.path), "release": self.plan.release.id,
+                "build_dir": str(self.plan.build_dir), "out_dir": str(self.plan.out_dir),
+                "seconds": round(self.seconds, 3), "artifacts": self.artifacts,
+                "compiled": {n: b.compiled for n, b in self.plan.builds.items()}}
+
+
+def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | None = None,
+          out_dir: Path | None = None, build_dir: Path | None = None) -> BuildResult:
+    from . import package
+
+    start = time.perf_counter()
+    devices = list(recipe.model.target.devices)
+    check_devices(devices)
+    selected = select_frameworks(recipe, framework_names)
+    for fw in selected:
+        fw.check_release(release)
+    plan = BuildPlan(recipe, release, devices,
+                     (build_dir or default_build_dir(recipe, release)).resolve(),
+                     (out_dir or default_out_dir(recipe)).resolve())
+    with log.step(f"toolchains for release {release.id}"):
+        toolchains = detect_toolchains(selected)
+        for fw in selected:
+            verdict = frameworks.check_version(fw, toolchains[fw.name], release)
+            plan.builds[fw.name] = FrameworkBuild(fw, toolchains[fw.name], verdict)
+            log.detail(verdict.describe())
+        plan.tools = find_build_tools()
+    with log.step("generate glue and CMake projects"):
+        generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir)
+        log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
+    with log.step("compile"):
+        kernels_lib = compile_kernels(plan, generated)
+        with ThreadPoolExecutor(max_workers=len(plan.builds)) as pool:
+            futures = [pool.submit(compile_framework, plan, generated, fb, kernels_lib)
+                       for fb in plan.builds.values()]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            if len(errors) > 1:
+                for extra in errors[1:]:
+                    log.error(str(extra))
+                    for line in getattr(extra, "details", []):
+                        log.detail(line)
+            raise errors[0]
+    with log.step(f"publish artifacts to {plan.out_dir / release.id}"):
+        artifacts = package.publish(plan)
+    return BuildResult(plan, artifacts, time.perf_counter() - start)
+

@@ -1,0 +1,221 @@
+"""The `opforge` command line. This is the one place that catches OpforgeError."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__, log
+from .errors import OpforgeError, UserError
+
+EPILOG = """\
+typical use:
+  opforge new myops                                  scaffold a recipe that builds as is
+  opforge releases show 24.09                        what Triton 24.09 pins, with sources
+  opforge build recipe.toml --release local          libraries for the installed frameworks
+  opforge test recipe.toml --release local           run the recipe's test vectors on them
+
+exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
+the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: exit 2 with usage, like ours
+        self.print_usage(sys.stderr)
+        log.error(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(2)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print a machine-readable result on stdout (human output goes to stderr)")
+    p.add_argument("--releases-file", type=Path, metavar="TOML",
+                   help="extra or overriding [[release]] entries (default: "
+                        "$OPFORGE_RELEASES_FILE)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="opforge", description="Build custom-op libraries for NVIDIA "
+                     "Triton Inference Server, against exactly the framework versions of a "
+                     "Triton release.", epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"opforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("releases", help="the release matrix: Triton release -> framework "
+                       "versions", description="List Triton releases, or show one release's "
+                       "pins with their sources. Unknown values are shown as unknown.")
+    _common(p)
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("release", nargs="?", help="with show: a release such as 24.09")
+
+    p = sub.add_parser("build", help="generate, compile and package the op libraries",
+                       description="Build one op library per framework for a Triton release: "
+                       "generate glue, compile with cmake+ninja, write artifacts with a "
+                       "manifest and the runtime loader.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--release", help="Triton release (default: target.release of the "
+                   "recipe); 'local' builds for the frameworks installed here")
+    p.add_argument("--framework", action="append", metavar="NAME",
+                   help="build only this framework (repeatable)")
+    p.add_argument("--out", type=Path, help="artifact folder (default: dist/ beside the recipe)")
+    p.add_argument("--build-dir", type=Path,
+                   help="build folder (default: build/<release>/ beside the recipe)")
+
+    p = sub.add_parser("test", help="run the recipe's test vectors against the built libraries",
+                       description="Load each built library in a child process per framework "
+                       "and check every op's test vectors; exits 6 on any failure.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--release", help="release whose artifacts to test (default: the recipe's)")
+    p.add_argument("--framework", action="append", metavar="NAME")
+    p.add_argument("--out", type=Path, help="artifact folder the build wrote (default: dist/ "
+                   "beside the recipe)")
+
+    p = sub.add_parser("new", help="scaffold a recipe with a kernel and a test vector",
+                       description="Create NAME/ with recipe.toml, a CPU kernel and a test "
+                       "vector; it builds and passes as is with --release local.")
+    _common(p)
+    p.add_argument("name", help="folder to create; its last part names the package")
+    p.add_argument("--namespace", help="op namespace (default: derived from NAME)")
+    p.add_argument("--framework", action="append", metavar="NAME",
+                   help="target framework (repeatable; default: pytorch and tensorflow)")
+    return parser
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_releases(args) -> int:
+    from . import releases
+
+    matrix = releases.load_matrix(args.releases_file)
+    if args.action == "list":
+        if args.release:
+            raise UserError("`opforge releases list` takes no release; use `opforge releases "
+                            f"show {args.release}`")
+        if args.json:
+            _print_json([{"release": r.id, **{k: r.pin(k).value or None for k in
+                          ("triton_version", "pytorch", "tensorflow", "onnxruntime",
+                           "tensorrt", "cuda")}} for r in matrix.values()])
+            return 0
+        cols = ("triton_version", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda")
+        rows = [["release", "triton", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda"]]
+        for r in matrix.values():
+            tf = r.pin("tensorflow").value or ("-" if r.ordinal >= (25, 3) else "?")
+            rows.append([r.id] + [tf if k == "tensorflow" else (r.pin(k).value or "?")
+                                  for k in cols])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("\n? = unknown (no source found; never guessed); - = not shipped. "
+              "`opforge releases show R` gives the sources.")
+        return 0
+    if not args.release:
+        raise UserError("`opforge releases show` needs a release, e.g. `opforge releases "
+                        "show 24.09`")
+    release = releases.resolve(args.release, matrix)
+    if release.is_local:
+        raise UserError("'local' is not in the matrix: it pins to whatever is installed; see "
+                        "`opforge build --release local`")
+    if args.json:
+        _print_json(release.to_json())
+        return 0
+    print(log.style(f"Triton release {release.id}", "bold") + f"  (from {release.origin})")
+    for pin in release.ordered_pins():
+        value = pin.value if pin.known else log.style("unknown", "yellow")
+        flag = log.style(" (uncertain)", "yellow") if pin.uncertain else ""
+        print(f"  {pin.key:<26} {value}{flag}")
+        if pin.key in releases.MAIN_PINS:
+            for source in pin.sources[:3]:
+                print(log.style(f"  {'':<26}   source: {source}", "dim"))
+    for note in release.notes:
+        print(log.style(f"  note: {note}", "dim"))
+    return 0
+
+
+def _load_recipe_and_release(args):
+    from . import recipe as recipe_mod
+    from . import releases
+
+    recipe = recipe_mod.load(args.recipe)
+    release_id = args.release or recipe.model.target.release
+    if release_id == releases.LOCAL:
+        return recipe, releases.resolve(release_id, {})
+    return recipe, releases.resolve(release_id, releases.load_matrix(args.releases_file))
+
+
+def cmd_build(args) -> int:
+    from . import build
+
+    recipe, release = _load_recipe_and_release(args)
+    result = build.build(recipe, release, args.framework, args.out, args.build_dir)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        for art in result.artifacts:
+            print(f"{art['framework']:<11} {art['version']:<14} {art['library']}")
+        log.info(log.style(f"built {len(result.artifacts)} librar"
+                           f"{'y' if len(result.artifacts) == 1 else 'ies'} in "
+                           f"{result.seconds:.1f}s", "green"))
+    return 0
+
+
+def cmd_test(args) -> int:
+    from . import vectors
+
+    recipe, release = _load_recipe_and_release(args)
+    report = vectors.run_all(recipe, release, args.framework, args.out)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        report.print_table()
+    return report.exit_code()
+
+
+def cmd_new(args) -> int:
+    from . import scaffold
+
+    created = scaffold.new(Path(args.name), args.namespace, args.framework)
+    if args.json:
+        _print_json({"created": [str(p) for p in created]})
+    else:
+        for path in created:
+            print(path)
+        log.info(f"next: opforge build {Path(args.name) / 'recipe.toml'} --release local")
+    return 0
+
+
+COMMANDS = {"releases": cmd_releases, "build": cmd_build, "test": cmd_test, "new": cmd_new}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    log.set_quiet(args.quiet)
+    try:
+        return COMMANDS[args.command](args)
+    except OpforgeError as exc:
+        if args.json:
+            _print_json({"error": exc.to_json()})
+        log.error(exc.message)
+        for line in exc.details:
+            log.detail(line)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except BrokenPipeError:  # `opforge releases | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,215 @@
+"""Framework adapters: one small Protocol, one module per framework, one registry dict.
+
+An adapter knows how to find its framework in this environment (a probe run in a child
+process, cached), which release pin holds its version, which templates make its glue,
+how Triton loads its libraries, and how to call an op in-process for test vectors.
+Loading a library into the running framework belongs to opforge.runtime, which ships
+inside artifacts and must stay stdlib-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from packaging.version import InvalidVersion, Version
+
+from .. import log, proc
+from ..errors import ReleaseError, ToolchainError, VersionMismatch
+
+if TYPE_CHECKING:
+    from ..recipe import LoadedRecipe, Op
+    from ..releases import Release
+
+PROBE_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What a probe found of one installed framework: everything its glue compiles with."""
+
+    framework: str
+    version: str
+    location: str
+    include_dirs: list[str]
+    link_libraries: list[str]  # absolute paths of the framework's shared libraries
+    definitions: list[str]  # preprocessor definitions, NAME or NAME=VALUE
+    cxx_standard: int
+    cxx11_abi: int  # value of _GLIBCXX_USE_CXX11_ABI the framework was built with
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Framework(Protocol):
+    name: str  # registry key and recipe spelling, e.g. "pytorch"
+    title: str  # e.g. "PyTorch"
+    pin_key: str  # the release pin that holds this framework's version
+    distributions: tuple[str, ...]  # PyPI distributions that provide it, in preference order
+    install_hint: str  # how to install it, e.g. "pip install 'opforge[pytorch]'"
+    triton_loading: str  # how Triton loads its libraries (for docs and packaging)
+    glue_template: str  # template under templates/ that makes the framework's glue.cc
+
+    def probe_code(self) -> str:
+        """Python source run in a child process; prints a Toolchain as JSON on stdout."""
+
+    def check_release(self, release: Release) -> None:
+        """Raise ReleaseError when the release cannot carry this framework at all."""
+
+    def op_identity(self, recipe: LoadedRecipe, op: Op) -> str:
+        """The name under which the framework knows the op, e.g. acme::AddSub."""
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
+        """Run the op in-process with numpy inputs; return numpy outputs by name."""
+
+
+def registry() -> dict[str, Framework]:
+    from . import pytorch, tensorflow
+
+    return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER)}
+
+
+def get(name: str) -> Framework:
+    frameworks = registry()
+    if name not in frameworks:
+        raise ToolchainError(f"no adapter for framework {name!r}; known: "
+                             f"{', '.join(frameworks)}")
+    return frameworks[name]
+
+
+# --- detection -----------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("OPFORGE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "opforge")
+    return Path(root)
+
+
+def installed_distribution(fw: Framework) -> metadata.Distribution | None:
+    """The installed distribution that provides the framework, found without importing it."""
+    for name in fw.distributions:
+        try:
+            return metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _probe_key(fw: Framework, dist: metadata.Distribution) -> str:
+    # The dist-info folder changes whenever the distribution is reinstalled or upgraded.
+    record = Path(str(getattr(dist, "_path", "") or dist.locate_file("")))
+    try:
+        stamp = record.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    raw = json.dumps([fw.name, sys.executable, dist.metadata["Name"], dist.version, str(record),
+                      stamp, fw.probe_code()])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def detect(fw: Framework) -> Toolchain:
+    """Probe the installed framework (in a child process), cached per installation.
+
+    The probe imports the framework, which costs seconds (TensorFlow's flags ~2.3 s); the
+    cache key changes whenever the installed distribution changes.
+    """
+    dist = installed_distribution(fw)
+    if dist is None:
+        raise ToolchainError(
+            f"{fw.title} is not installed in this environment ({sys.executable}); "
+            f"looked for the distributions {', '.join(fw.distributions)}. Install it with "
+            f"{fw.install_hint}, or build inside the NGC container of the release.")
+    key = _probe_key(fw, dist)
+    cached = cache_dir() / "probes" / f"{fw.name}-{key}.json"
+    if cached.is_file():
+        try:
+            return Toolchain(**json.loads(cached.read_text("utf-8")))
+        except (ValueError, TypeError):
+            pass  # a stale or torn cache entry: probe again
+    log.detail(f"probing {fw.title} {dist.version} (cached afterwards)")
+    result = proc.run([sys.executable, "-c", fw.probe_code()], timeout=PROBE_TIMEOUT_S,
+                      echo=False, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    payload = [ln for ln in result.output.splitlines() if ln.startswith("{")]
+    if result.returncode != 0 or not payload:
+        tail = "\n".join(result.output.strip().splitlines()[-15:])
+        raise ToolchainError(f"{fw.title} {dist.version} is installed but importing it "
+                             f"failed:\n{tail}")
+    toolchain = Toolchain(**json.loads(payload[-1]))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(toolchain.to_json(), indent=1), "utf-8")
+    tmp.replace(cached)
+    return toolchain
+
+
+# --- version policy ------------------------------------------------------------------
+
+VERSION_POLICY = """\
+An installed framework matches a release's pin when
+  - its release numbers start with the pin's (pin 2.15 matches 2.15.1; pin 2.5.0 does not
+    match 2.5.1),
+  - its pre-release, post and dev segments equal the pin's (2.5.0a0 is not 2.5.0), and
+  - where the pin has a local label (the NGC build hash, 2.5.0a0+b465a5843b), the installed
+    local label starts with it (NGC containers report 2.5.0a0+b465a5843b.nv24.09).
+Anything else is a mismatch: opforge refuses to build rather than produce a library that
+fails in Triton with `undefined symbol`."""
+
+
+def version_matches(installed: str, pin: str) -> bool:
+    try:
+        have, want = Version(installed), Version(pin)
+    except InvalidVersion:
+        return installed == pin
+    if have.release[:len(want.release)] != want.release:
+        return False
+    if (have.pre, have.post, have.dev) != (want.pre, want.post, want.dev):
+        return False
+    if want.local:
+        want_parts = want.local.split(".")
+        return (have.local or "").split(".")[:len(want_parts)] == want_parts
+    return True
+
+
+@dataclass(frozen=True)
+class VersionVerdict:
+    framework: str
+    installed: str
+    pin: str
+    policy: str  # "release pin" | "local"
+
+    def describe(self) -> str:
+        if self.policy == "local":
+            return f"{self.framework} {self.installed} (release local: pinned to installed)"
+        return f"{self.framework} {self.installed} matches the pin {self.pin}"
+
+
+def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> VersionVerdict:
+    if release.is_local:
+        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local")
+    pin = release.pin(fw.pin_key)
+    if not pin.known:
+        raise ReleaseError(
+            f"the {fw.title} version of Triton release {release.id} is unknown: no source in "
+            f"the release matrix gives `{fw.pin_key}` for {release.id}, and opforge does not "
+            f"guess. Add it with --releases-file (a [[release]] with release = "
+            f"\"{release.id}\" and {fw.pin_key} = \"...\" plus its sources), or build for what "
+            f"is installed with --release local.")
+    if not version_matches(toolchain.version, pin.value):
+        raise VersionMismatch(
+            f"{fw.title} {toolchain.version} is installed, but Triton release {release.id} "
+            f"ships {fw.title} {pin.value}; a library built here would not load there. "
+            f"Either build inside the matching NGC container (where {fw.title} is "
+            f"{pin.value}), or pass --release local to build for the installed "
+            f"{toolchain.version}.",
+            details=[f"installed: {toolchain.version} ({toolchain.location})",
+                     f"release {release.id} pin: {pin.value} "
+                     f"(source: {pin.sources[0] if pin.sources else 'none'})"])
+    return VersionVerdict(fw.name, toolchain.version, pin.value, "release pin")

@@ -1,0 +1,101 @@
+"""Package: turn built libraries into artifact folders with a manifest and the loader.
+
+    <out>/<release>/<framework>/lib<package>_<framework>.so
+    <out>/<release>/<framework>/manifest.json
+    <out>/<release>/<framework>/opforge_runtime.py
+
+Publishing is atomic per build: everything is staged in a temporary folder beside the
+output and only renamed into place once every framework has built; a failed build leaves
+the previous artifacts untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__, runtime
+
+if TYPE_CHECKING:
+    from .build import BuildPlan, FrameworkBuild
+
+RUNTIME_NAME = "opforge_runtime.py"
+
+
+def op_inventory(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
+    recipe = plan.recipe
+    return [{
+        "name": op.name,
+        "identity": fb.framework.op_identity(recipe, op),
+        "doc": op.doc,
+        "inputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
+                   for t in op.inputs],
+        "outputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype),
+                     "shape": t.shape} for t in op.outputs],
+        "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
+        "types": {k: list(v) for k, v in op.types.items()},
+        "devices": [d for d in plan.devices if op.kernel(d)],
+    } for op in recipe.ops]
+
+
+def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> dict:
+    tc = fb.toolchain
+    release = plan.release
+    return {
+        "schema": runtime.SCHEMA,
+        "created_by": f"opforge {__version__}",
+        "package": plan.recipe.package.model_dump(),
+        "library": fb.library.name,
+        "framework": {"name": fb.framework.name, "title": fb.framework.title,
+                      "version": tc.version, "pin": fb.verdict.pin,
+                      "version_policy": fb.verdict.policy, "cxx11_abi": tc.cxx11_abi,
+                      "cxx_standard": tc.cxx_standard, "location": tc.location},
+        "release": {"id": release.id, "origin": release.origin,
+                    "pins": {p.key: p.value for p in release.ordered_pins() if p.known}},
+        "devices": plan.devices,
+        "ops": op_inventory(plan, fb),
+        "triton": {"loading": fb.framework.triton_loading},
+        "build": {**plan.tools.to_json(), "include_dirs": tc.include_dirs,
+                  "link_libraries": tc.link_libraries, "definitions": tc.definitions,
+                  "cxx_flags": f"-std=c++{tc.cxx_standard} "
+                               f"-D_GLIBCXX_USE_CXX11_ABI={tc.cxx11_abi} -fvisibility=hidden "
+                               f"-O3 -DNDEBUG -fPIC"},
+        "files": files,
+    }
+
+
+def _stage_framework(plan: BuildPlan, fb: FrameworkBuild, folder: Path) -> dict:
+    folder.mkdir(parents=True)
+    shutil.copy2(fb.library, folder / fb.library.name)
+    shutil.copy2(runtime.__file__, folder / RUNTIME_NAME)
+    files = {name: runtime.sha256_file(folder / name) for name in (fb.library.name, RUNTIME_NAME)}
+    manifest = manifest_for(plan, fb, files)
+    (folder / runtime.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    return manifest
+
+
+def publish(plan: BuildPlan) -> list[dict]:
+    release_dir = plan.out_dir / plan.release.id
+    release_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=release_dir))
+    try:
+        manifests = {name: _stage_framework(plan, fb, staging / name)
+                     for name, fb in plan.builds.items()}
+        for name in plan.builds:
+            final = release_dir / name
+            old = release_dir / f".old-{name}-{os.getpid()}"
+            if final.exists():
+                final.rename(old)
+            (staging / name).rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [{"framework": name, "version": m["framework"]["version"],
+             "library": str(release_dir / name / m["library"]),
+             "manifest": str(release_dir / name / runtime.MANIFEST),
+             "ops": [op["identity"] for op in m["ops"]]}
+            for name, m in manifests.items()]

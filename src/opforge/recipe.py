@@ -1,0 +1,428 @@
+"""The recipe: one typed model, validated from TOML with every problem reported at once.
+
+The model below is the single source of truth: docs/recipe.md and docs/recipe.schema.json
+are generated from it (`python -m opforge.docgen`), and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import shapes
+from .errors import RecipeError
+
+DType = Literal["float16", "float32", "float64", "int32", "int64"]
+DTYPES: tuple[str, ...] = DType.__args__
+AttrType = Literal["int", "float", "bool", "string", "int[]", "float[]"]
+FrameworkName = Literal["pytorch", "tensorflow"]
+Device = Literal["cpu", "cuda"]
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+CAMEL = r"^[A-Z][A-Za-z0-9]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              populate_by_name=True)
+
+
+class Package(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")]
+    """Distribution name of the op library, lower case with '-' or '_' (e.g. "addsub-ops").
+    Library files are named after it."""
+    version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*([a-z0-9.+-]*)$")]
+    """Version of the op library (PEP 440 style, e.g. "0.1.0"); recorded in the manifest."""
+    namespace: Annotated[str, Field(pattern=IDENT)]
+    """Namespace of every op identity: the torch namespace (torch.ops.<namespace>.Op), the
+    TensorFlow op prefix (<Namespace>>Op), the ONNX Runtime domain, the TensorRT plugin
+    namespace. Lower case identifier, e.g. "acme"."""
+
+
+class Target(_Model):
+    release: str
+    """Triton release the libraries are built for, e.g. "24.09"; it pins every framework
+    version (see `opforge releases`). "local" builds for the frameworks installed here.
+    `opforge build --release` overrides it."""
+    frameworks: Annotated[list[FrameworkName], Field(min_length=1)]
+    """Frameworks to build a library for; `opforge build --framework` narrows the list."""
+    devices: Annotated[list[Device], Field(min_length=1)] = ["cpu"]
+    """Devices to build kernels for. Every op needs a kernel source for each device."""
+
+
+class TensorArg(_Model):
+    name: Annotated[str, Field(pattern=IDENT)]
+    """Argument name, lower case identifier (TensorFlow requires it)."""
+    dtype: str
+    """A type variable declared in the op's `types` (e.g. "T"), or a concrete dtype:
+    float16, float32, float64, int32, int64."""
+    doc: str = ""
+    """One line describing the argument; copied into generated docs and schemas."""
+
+
+class Output(TensorArg):
+    shape: str
+    """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
+    of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
+    end, or a literal size)."""
+
+
+class Attr(_Model):
+    name: Annotated[str, Field(pattern=IDENT)]
+    """Attribute name, lower case identifier."""
+    type: AttrType
+    """One of int, float, bool, string, int[], float[]."""
+    default: Any = None
+    """Default value, of the attribute's type. Without one the attribute is required."""
+    doc: str = ""
+    """One line describing the attribute."""
+
+
+Nested = Any  # a number or a rectangular nested list of numbers; checked in _check_op
+
+
+class TestVector(_Model):
+    __test__ = False  # not a pytest class
+
+    name: str = ""
+    """Optional label shown in `opforge test` output; defaults to the vector's index."""
+    inputs: dict[str, Nested]
+    """Value of every input: a number or a (nested) list; the nesting gives the shape."""
+    attrs: dict[str, Any] = {}
+    """Attribute values for this vector; attributes left out take their default."""
+    types: dict[str, DType] = {}
+    """Concrete dtype per type variable. Type variables left out run the vector once for
+    each of their dtypes."""
+    expect: dict[str, Nested]
+    """Expected value of outputs (all or some of them), nested like `inputs`."""
+    atol: float | None = None
+    """Absolute tolerance; default by dtype (float16 1e-3, float32 1e-5, float64 1e-12,
+    integers exact)."""
+    rtol: float | None = None
+    """Relative tolerance; default by dtype like `atol`."""
+
+
+class Op(_Model):
+    name: Annotated[str, Field(pattern=CAMEL)]
+    """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
+    Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
+    doc: str = ""
+    """One line describing the op."""
+    inputs: Annotated[list[TensorArg], Field(min_length=1)]
+    """Input tensors, in call order."""
+    outputs: Annotated[list[Output], Field(min_length=1)]
+    """Output tensors, in return order, each with a shape rule."""
+    attrs: list[Attr] = []
+    """Typed attributes (constants per call/node), passed to the kernel."""
+    types: dict[Annotated[str, Field(pattern=CAMEL)], Annotated[list[DType],
+                                                               Field(min_length=1)]] = {}
+    """Type variables: name -> the dtypes it ranges over, e.g. { T = ["float32", "float16"] }.
+    All arguments with the same variable share one dtype at run time."""
+    cpu: str | None = None
+    """CPU kernel source (C++), relative to the recipe's folder."""
+    cuda: str | None = None
+    """CUDA kernel source (.cu), relative to the recipe's folder."""
+    tests: list[TestVector] = []
+    """Test vectors, run by `opforge test` in every framework (and later through the
+    server)."""
+
+    def kernel(self, device: str) -> str | None:
+        return {"cpu": self.cpu, "cuda": self.cuda}[device]
+
+    def dtype_options(self, dtype: str) -> list[str]:
+        return list(self.types[dtype]) if dtype in self.types else [dtype]
+
+    def shape_rule(self, output: Output) -> shapes.ShapeRule:
+        return shapes.parse(output.shape)
+
+
+class Recipe(_Model):
+    package: Package
+    """What the libraries are called and which namespace their ops live in."""
+    target: Target
+    """Which Triton release, frameworks and devices to build for."""
+    ops: Annotated[list[Op], Field(min_length=1)]
+    """The kernel ops: each declared once, built for every framework."""
+
+
+class LoadedRecipe:
+    """A validated recipe with the file it came from."""
+
+    def __init__(self, model: Recipe, path: Path) -> None:
+        self.model = model
+        self.path = path
+        self.dir = path.parent
+
+    @property
+    def package(self) -> Package:
+        return self.model.package
+
+    @property
+    def ops(self) -> list[Op]:
+        return self.model.ops
+
+    def source(self, relative: str) -> Path:
+        return (self.dir / relative).resolve()
+
+    def kernel_sources(self, device: str = "cpu") -> list[Path]:
+        return [self.source(k) for op in self.ops if (k := op.kernel(device))]
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model whose fields live at `loc` (for suggesting the nearest valid key)."""
+    model: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = None
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            for inner in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+        if model is None:
+            return None
+    return model
+
+
+def _message(err: dict) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        valid = list(model.model_fields) if model else []
+        near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return f"unknown key; {hint}valid keys: {', '.join(valid)}"
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "string_pattern_mismatch":
+        pattern = err["ctx"]["pattern"]
+        what = {IDENT: "a lower-case identifier (a-z, 0-9, _)",
+                CAMEL: "a CamelCase identifier starting with a capital letter"}.get(pattern,
+                                                                                 pattern)
+        return f"{err['input']!r} must be {what}"
+    if err["type"] == "literal_error":
+        return f"{err['input']!r} is not allowed; expected {err['ctx']['expected']}"
+    return err["msg"] + (f" (got {err['input']!r})" if "input" in err and
+                          not isinstance(err["input"], dict | list) else "")
+
+
+class _Lines:
+    """Best-effort line numbers for dotted key paths in a TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple, int] = {}
+        header: tuple = ()
+        counts: dict[tuple, int] = {}
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+            if m := re.fullmatch(r"\[\[\s*([\w.\- ]+?)\s*\]\]", line):
+                parts = tuple(p.strip() for p in m[1].split("."))
+                prefix = self._resolve(parts[:-1])
+                key = prefix + (parts[-1],)
+                counts[key] = counts.get(key, -1) + 1
+                header = key + (counts[key],)
+                self.lines.setdefault(header, number)
+            elif m := re.fullmatch(r"\[\s*([\w.\- ]+?)\s*\]", line):
+                header = self._resolve(tuple(p.strip() for p in m[1].split(".")))
+                self.lines.setdefault(header, number)
+            elif m := re.match(r"([\w\-]+|\"[^\"]+\")\s*=", line):
+                self.lines.setdefault(header + (m[1].strip('"'),), number)
+            self._last_header = header
+
+    def _resolve(self, parts: tuple) -> tuple:
+        """Map `ops.tests` to the path of the latest `[[ops]]` element."""
+        out: tuple = ()
+        for part in parts:
+            out += (part,)
+            latest = max((k[-1] for k in self.lines if k[:-1] == out and len(k) == len(out) + 1
+                           and isinstance(k[-1], int)), default=None)
+            if latest is not None:
+                out += (latest,)
+        return out
+
+    def find(self, loc: tuple) -> int | None:
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+
+def _nested_shape(value: Any) -> tuple[int, ...] | None:
+    """Shape of a number or rectangular nested list of numbers; None if ragged or not numeric."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return ()
+    if isinstance(value, list):
+        if not value:
+            return (0,)
+        inner = [_nested_shape(v) for v in value]
+        if any(s is None for s in inner) or len(set(inner)) != 1:
+            return None
+        return (len(value),) + inner[0]
+    return None
+
+
+_ATTR_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "int[]": lambda v: isinstance(v, list) and all(_ATTR_CHECKS["int"](x) for x in v),
+    "float[]": lambda v: isinstance(v, list) and all(_ATTR_CHECKS["float"](x) for x in v),
+}
+
+
+def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
+    """Checks across fields of one op; returns (loc, message) pairs."""
+    problems: list[tuple] = []
+    args = [*op.inputs, *op.outputs]
+    names = [a.name for a in args] + [a.name for a in op.attrs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append((loc + ("inputs",), f"name {dup!r} is used more than once in the op"))
+    input_names = [i.name for i in op.inputs]
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.dtype not in op.types and arg.dtype not in DTYPES:
+                problems.append((loc + (group, i, "dtype"),
+                                 f"{arg.dtype!r} is neither a type variable of this op "
+                                 f"({', '.join(op.types) or 'none declared'}) nor one of "
+                                 f"{', '.join(DTYPES)}"))
+    for i, out in enumerate(op.outputs):
+        try:
+            rule = shapes.parse(out.shape)
+        except shapes.ShapeRuleError as exc:
+            problems.append((loc + ("outputs", i, "shape"), str(exc)))
+            continue
+        for ref in rule.inputs():
+            if ref not in input_names:
+                problems.append((loc + ("outputs", i, "shape"),
+                                 f"refers to {ref!r}, which is not an input "
+                                 f"({', '.join(input_names)})"))
+    used = {a.dtype for a in args}
+    for var in op.types:
+        if var not in used:
+            problems.append((loc + ("types", var), "type variable is not used by any input "
+                                                  "or output"))
+    for i, attr in enumerate(op.attrs):
+        if attr.default is not None and not _ATTR_CHECKS[attr.type](attr.default):
+            problems.append((loc + ("attrs", i, "default"),
+                             f"{attr.default!r} is not a valid {attr.type}"))
+    for device in devices:
+        rel = op.kernel(device)
+        if rel is None:
+            problems.append((loc + (device,), f"no {device} kernel source, but target.devices "
+                                              f"includes {device!r}"))
+            continue
+        path = (recipe_dir / rel).resolve()
+        if not path.is_relative_to(recipe_dir.resolve()):
+            problems.append((loc + (device,), f"{rel!r} is outside the recipe's folder "
+                                              f"{recipe_dir}; keep kernel sources beside the "
+                                              f"recipe"))
+        elif not path.is_file():
+            problems.append((loc + (device,), f"kernel source {rel!r} does not exist "
+                                              f"(looked for {path})"))
+    attrs = {a.name: a for a in op.attrs}
+    for t, vec in enumerate(op.tests):
+        vloc = loc + ("tests", t)
+        for name in sorted(set(input_names) - set(vec.inputs)):
+            problems.append((vloc + ("inputs",), f"no value for input {name!r}"))
+        for name in sorted(set(vec.inputs) - set(input_names)):
+            problems.append((vloc + ("inputs", name), f"not an input of {op.name} "
+                                                      f"({', '.join(input_names)})"))
+        outs = [o.name for o in op.outputs]
+        for name in sorted(set(vec.expect) - set(outs)):
+            problems.append((vloc + ("expect", name), f"not an output of {op.name} "
+                                                      f"({', '.join(outs)})"))
+        for name, value in {**vec.inputs, **vec.expect}.items():
+            group = "inputs" if name in vec.inputs else "expect"
+            if _nested_shape(value) is None:
+                problems.append((vloc + (group, name),
+                                 "must be a number or a rectangular nested list of numbers"))
+        for name, value in vec.attrs.items():
+            if name not in attrs:
+                problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))
+            elif not _ATTR_CHECKS[attrs[name].type](value):
+                problems.append((vloc + ("attrs", name),
+                                 f"{value!r} is not a valid {attrs[name].type}"))
+        for name in (n for n, a in attrs.items() if a.default is None and n not in vec.attrs):
+            problems.append((vloc + ("attrs",), f"required attribute {name!r} has no value"))
+        for var, dtype in vec.types.items():
+            if var not in op.types:
+                problems.append((vloc + ("types", var), f"not a type variable of {op.name}"))
+            elif dtype not in op.types[var]:
+                problems.append((vloc + ("types", var),
+                                 f"{dtype} is not one of {var}'s dtypes "
+                                 f"({', '.join(op.types[var])})"))
+    return problems
+
+
+def load(path: Path | str) -> LoadedRecipe:
+    """Read and validate a recipe; raise RecipeError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"recipe {path} does not exist") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"recipe {path} cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}",
+                          details=[f"{path}: {exc}"]) from None
+    return validate(data, path, text)
+
+
+def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
+    problems: list[tuple] = []
+    model = None
+    try:
+        model = Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
+    devices = ["cpu"]
+    target = data.get("target")
+    if isinstance(target, dict) and isinstance(target.get("devices"), list):
+        devices = [d for d in target["devices"] if d in ("cpu", "cuda")]
+    ops = data.get("ops") if isinstance(data.get("ops"), list) else []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(ops):
+        try:
+            op = Op.model_validate(raw)
+        except ValidationError:
+            continue  # its structural errors are already listed
+        if op.name in seen:
+            problems.append((("ops", i, "name"), f"op {op.name!r} is already declared as "
+                                                 f"ops[{seen[op.name]}]"))
+        seen.setdefault(op.name, i)
+        problems += _check_op(op, ("ops", i), path.parent, devices)
+    if problems:
+        lines = _Lines(text)
+        details = []
+        for loc, message in sorted(problems, key=lambda p: (lines.find(p[0]) or 0)):
+            line = lines.find(loc)
+            where = f"{path}:{line}" if line else str(path)
+            details.append(f"{where}: {_dotted(loc)}: {message}")
+        noun = "problem" if len(details) == 1 else "problems"
+        raise RecipeError(f"recipe {path} has {len(details)} {noun}", details=details)
+    assert model is not None
+    return LoadedRecipe(model, path.resolve())

@@ -1,0 +1,136 @@
+"""opforge runtime loader: load a built op library into its framework, safely.
+
+Standalone and stdlib-only: this file is copied next to every artifact (as
+opforge_runtime.py) so a deployment can use it without opforge installed:
+
+    import opforge_runtime
+    opforge_runtime.load("dist/24.09/pytorch")          # a folder or its manifest.json
+
+Before anything is dlopened it checks, from the artifact's manifest.json:
+  - the sha256 of every file the manifest lists,
+  - that the running framework's version is the one the library was built against,
+  - that the running framework's C++ ABI flag is the library's.
+A mismatch raises LoadRefused naming both sides; nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+SCHEMA = "opforge-manifest/1"
+
+
+class LoadRefused(RuntimeError):
+    """The artifact does not fit the running framework (or was altered); nothing was loaded."""
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_path(path: Path | str) -> Path:
+    path = Path(path)
+    return path / MANIFEST if path.is_dir() else path
+
+
+def read_manifest(path: Path | str) -> dict:
+    mpath = manifest_path(path)
+    try:
+        manifest = json.loads(mpath.read_text("utf-8"))
+    except FileNotFoundError:
+        raise LoadRefused(f"no manifest at {mpath}: is this an opforge artifact folder?") from None
+    except ValueError as exc:
+        raise LoadRefused(f"{mpath} is not valid JSON: {exc}") from None
+    if manifest.get("schema") != SCHEMA:
+        raise LoadRefused(f"{mpath} has schema {manifest.get('schema')!r}; this loader reads "
+                          f"{SCHEMA}")
+    return manifest
+
+
+def _running_pytorch() -> dict:
+    import torch
+
+    return {"version": torch.__version__, "cxx11_abi": int(torch._C._GLIBCXX_USE_CXX11_ABI)}
+
+
+def _running_tensorflow() -> dict:
+    import tensorflow as tf
+
+    return {"version": tf.__version__, "cxx11_abi": int(tf.sysconfig.CXX11_ABI_FLAG)}
+
+
+def _load_pytorch(library: str):
+    import torch
+
+    torch.ops.load_library(library)
+    return torch.ops
+
+
+def _load_tensorflow(library: str):
+    import tensorflow as tf
+
+    return tf.load_op_library(library)
+
+
+# framework -> (what is running, how to load a library into it)
+FRAMEWORKS = {
+    "pytorch": (_running_pytorch, _load_pytorch),
+    "tensorflow": (_running_tensorflow, _load_tensorflow),
+}
+
+
+def verify_files(manifest: dict, folder: Path) -> None:
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise LoadRefused(f"{path} is listed in the manifest but missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise LoadRefused(f"{path} has sha256 {actual}, but the manifest says {expected}: "
+                              f"the file was altered or replaced; rebuild or re-copy the "
+                              f"artifact folder whole")
+
+
+def check_framework(manifest: dict) -> dict:
+    fw = manifest["framework"]
+    if fw["name"] not in FRAMEWORKS:
+        raise LoadRefused(f"this loader does not know framework {fw['name']!r}")
+    running = FRAMEWORKS[fw["name"]][0]()
+    if running["version"] != fw["version"]:
+        raise LoadRefused(
+            f"{manifest['library']} was built for {fw['title']} {fw['version']}, but "
+            f"{fw['title']} {running['version']} is running; rebuild for this version "
+            f"(opforge build --release local) or run with {fw['title']} {fw['version']}")
+    if running["cxx11_abi"] != fw["cxx11_abi"]:
+        raise LoadRefused(
+            f"{manifest['library']} was built with _GLIBCXX_USE_CXX11_ABI={fw['cxx11_abi']}, "
+            f"but the running {fw['title']} uses {running['cxx11_abi']}")
+    return running
+
+
+def load(path: Path | str):
+    """Check and load an artifact; returns what the framework returns for a loaded library
+    (torch.ops for PyTorch, the op module for TensorFlow)."""
+    mpath = manifest_path(path)
+    manifest = read_manifest(mpath)
+    folder = mpath.parent
+    verify_files(manifest, folder)
+    check_framework(manifest)
+    library = str((folder / manifest["library"]).resolve())
+    return FRAMEWORKS[manifest["framework"]["name"]][1](library)
+
+
+def library_path(path: Path | str) -> str:
+    """The verified library's absolute path (for LD_PRELOAD or model_operations)."""
+    mpath = manifest_path(path)
+    manifest = read_manifest(mpath)
+    verify_files(manifest, mpath.parent)
+    return os.fspath((mpath.parent / manifest["library"]).resolve())

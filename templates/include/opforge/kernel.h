@@ -1,0 +1,141 @@
+// opforge kernel API: the framework-neutral view of tensors that kernels are written against.
+//
+// A kernel sees tensors through TensorView (data pointer, dtype, shape, strides in
+// elements) and reports failures through Context::fail(); it never throws or aborts. The
+// glue opforge generates for each framework turns a failure into that framework's error
+// (TORCH_CHECK, OP_REQUIRES, ...). Nothing here depends on a framework or on the C++
+// library's ABI, so one compiled kernel serves every framework's glue.
+#pragma once
+
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+namespace opforge {
+
+enum class DType : int32_t { Float16 = 0, Float32 = 1, Float64 = 2, Int32 = 3, Int64 = 4 };
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float16: return "float16";
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+  }
+  return "unknown";
+}
+
+constexpr int kMaxDims = 8;
+
+// IEEE 754 binary16 storage with float conversions, for CPU kernels. Arithmetic goes
+// through float: `half h = float(a) + float(b);`.
+struct half {
+  uint16_t bits = 0;
+  half() = default;
+  half(float f) : bits(from_float(f)) {}  // NOLINT: implicit by design
+  operator float() const { return to_float(bits); }  // NOLINT
+
+  static float to_float(uint16_t h) {
+    uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    uint32_t out;
+    if (exp == 0) {
+      if (man == 0) {
+        out = sign;
+      } else {  // subnormal: normalise
+        exp = 127 - 15 + 1;
+        while (!(man & 0x400u)) { man <<= 1; --exp; }
+        out = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+      }
+    } else if (exp == 0x1f) {
+      out = sign | 0x7f800000u | (man << 13);
+    } else {
+      out = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    std::memcpy(&f, &out, sizeof f);
+    return f;
+  }
+
+  static uint16_t from_float(float f) {  // round to nearest even
+    uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    int32_t exp = int32_t((x >> 23) & 0xffu) - 127 + 15;
+    uint32_t man = x & 0x7fffffu;
+    if (((x >> 23) & 0xffu) == 0xffu) return uint16_t(sign | 0x7c00u | (man ? 0x200u : 0));
+    if (exp >= 0x1f) return uint16_t(sign | 0x7c00u);
+    if (exp <= 0) {
+      if (exp < -10) return uint16_t(sign);
+      man |= 0x800000u;
+      uint32_t shift = uint32_t(14 - exp);
+      uint32_t half_man = man >> shift;
+      uint32_t rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+      if (rem > mid || (rem == mid && (half_man & 1u))) ++half_man;
+      return uint16_t(sign | half_man);
+    }
+    uint32_t out = sign | (uint32_t(exp) << 10) | (man >> 13);
+    uint32_t rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (out & 1u))) ++out;
+    return uint16_t(out);
+  }
+};
+
+struct TensorView {
+  void* data = nullptr;
+  DType dtype = DType::Float32;
+  int32_t ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};  // in elements, not bytes
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int32_t i = 0; i < ndim; ++i) n *= shape[i];
+    return n;
+  }
+  bool contiguous() const {
+    int64_t expect = 1;
+    for (int32_t i = ndim - 1; i >= 0; --i) {
+      if (shape[i] != 1 && strides[i] != expect) return false;
+      expect *= shape[i];
+    }
+    return true;
+  }
+  template <class T> T* ptr() const { return static_cast<T*>(data); }
+};
+
+// Per-call context: the device and its stream (nullptr on CPU), and the error channel.
+struct Context {
+  void* stream = nullptr;  // cudaStream_t for CUDA kernels
+  int32_t device = -1;     // -1: CPU
+
+  // Record a failure; the glue raises it as the framework's error after the kernel returns.
+  void fail(const char* format, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+  {
+    if (failed_) return;  // keep the first message: it is the cause
+    failed_ = true;
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(message_, sizeof message_, format, args);
+    va_end(args);
+  }
+  bool failed() const { return failed_; }
+  const char* message() const { return message_; }
+
+ private:
+  bool failed_ = false;
+  char message_[1024] = {};
+};
+
+// Attribute lists reach kernels as pointer + length, whatever the framework stores.
+template <class T> struct Span {
+  const T* data = nullptr;
+  int64_t size = 0;
+  const T& operator[](int64_t i) const { return data[i]; }
+};
+
+}  // namespace opforge
