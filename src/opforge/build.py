@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, codegen, frameworks, log, proc
-from .errors import BuildError, ToolchainError, UserError
+from .errors import BuildError, OpforgeError, ToolchainError, UserError
 from .frameworks import Framework, Toolchain, VersionVerdict
 from .recipe import LoadedRecipe
 from .releases import Release
@@ -103,7 +103,19 @@ def detect_toolchains(selected: list[Framework]) -> dict[str, Toolchain]:
     """Probe every framework at once: each probe is a child process importing it."""
     with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
         futures = {fw.name: pool.submit(frameworks.detect, fw) for fw in selected}
+        raise_all([f.exception() for f in futures.values() if f.exception() is not None])
         return {name: future.result() for name, future in futures.items()}
+
+
+def raise_all(problems: list[BaseException]) -> None:
+    """Raise the first problem, after logging the others, so that one run shows them all."""
+    if not problems:
+        return
+    for extra in problems[1:]:
+        log.error(str(extra))
+        for line in getattr(extra, "details", []):
+            log.detail(line)
+    raise problems[0]
 
 
 def _first_line(args: list[str]) -> str:
@@ -164,7 +176,7 @@ def diagnostics(output: str) -> list[str]:
         m = _DIAGNOSTIC.match(line)
         if (m and m["kind"] in ("error", "fatal error")) or line.startswith("FAILED: "):
             found.append(line)
-    return found[:30] or _tail(output)
+    return list(dict.fromkeys(found))[:30] or _tail(output)
 
 
 def compile_project(tools: BuildTools, binary: Path, label: str) -> int:
@@ -246,17 +258,28 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
     devices = list(recipe.model.target.devices)
     check_devices(devices)
     selected = select_frameworks(recipe, framework_names)
+    problems = []
     for fw in selected:
-        fw.check_release(release)
+        try:
+            fw.check_release(release)
+        except OpforgeError as exc:
+            problems.append(exc)
+    raise_all(problems)
     plan = BuildPlan(recipe, release, devices,
                      (build_dir or default_build_dir(recipe, release)).resolve(),
                      (out_dir or default_out_dir(recipe)).resolve())
     with log.step(f"toolchains for release {release.id}"):
         toolchains = detect_toolchains(selected)
+        problems: list[OpforgeError] = []
         for fw in selected:
-            verdict = frameworks.check_version(fw, toolchains[fw.name], release)
+            try:
+                verdict = frameworks.check_version(fw, toolchains[fw.name], release)
+            except OpforgeError as exc:
+                problems.append(exc)
+                continue
             plan.builds[fw.name] = FrameworkBuild(fw, toolchains[fw.name], verdict)
             log.detail(verdict.describe())
+        raise_all(problems)
         plan.tools = find_build_tools()
     with log.step("generate glue and CMake projects"):
         generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir)
@@ -266,14 +289,7 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
         with ThreadPoolExecutor(max_workers=len(plan.builds)) as pool:
             futures = [pool.submit(compile_framework, plan, generated, fb, kernels_lib)
                        for fb in plan.builds.values()]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            if len(errors) > 1:
-                for extra in errors[1:]:
-                    log.error(str(extra))
-                    for line in getattr(extra, "details", []):
-                        log.detail(line)
-            raise errors[0]
+            raise_all([f.exception() for f in futures if f.exception() is not None])
     with log.step(f"publish artifacts to {plan.out_dir / release.id}"):
         artifacts = package.publish(plan)
     return BuildResult(plan, artifacts, time.perf_counter() - start)

@@ -33,6 +33,8 @@ class _Model(BaseModel):
 
 
 class Package(_Model):
+    """What the op libraries are called and the namespace their ops live in."""
+
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")]
     """Distribution name of the op library, lower case with '-' or '_' (e.g. "addsub-ops").
     Library files are named after it."""
@@ -45,6 +47,8 @@ class Package(_Model):
 
 
 class Target(_Model):
+    """Which Triton release, frameworks and devices the libraries are built for."""
+
     release: str
     """Triton release the libraries are built for, e.g. "24.09"; it pins every framework
     version (see `opforge releases`). "local" builds for the frameworks installed here.
@@ -56,6 +60,8 @@ class Target(_Model):
 
 
 class TensorArg(_Model):
+    """An input tensor of an op (outputs add a shape rule)."""
+
     name: Annotated[str, Field(pattern=IDENT)]
     """Argument name, lower case identifier (TensorFlow requires it)."""
     dtype: str
@@ -66,6 +72,8 @@ class TensorArg(_Model):
 
 
 class Output(TensorArg):
+    """An output tensor: allocated by the glue with the shape its rule gives."""
+
     shape: str
     """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
     of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
@@ -73,6 +81,8 @@ class Output(TensorArg):
 
 
 class Attr(_Model):
+    """A typed attribute: a constant per call (torch argument, TF attr, ONNX node attribute)."""
+
     name: Annotated[str, Field(pattern=IDENT)]
     """Attribute name, lower case identifier."""
     type: AttrType
@@ -87,6 +97,8 @@ Nested = Any  # a number or a rectangular nested list of numbers; checked in _ch
 
 
 class TestVector(_Model):
+    """Inputs and expected outputs, run in-process in every framework by `opforge test`."""
+
     __test__ = False  # not a pytest class
 
     name: str = ""
@@ -108,6 +120,8 @@ class TestVector(_Model):
 
 
 class Op(_Model):
+    """A kernel op: declared once, with one framework-neutral kernel source per device."""
+
     name: Annotated[str, Field(pattern=CAMEL)]
     """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
     Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
@@ -142,6 +156,8 @@ class Op(_Model):
 
 
 class Recipe(_Model):
+    """The whole recipe file."""
+
     package: Package
     """What the libraries are called and which namespace their ops live in."""
     target: Target
@@ -317,6 +333,13 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((loc + ("outputs", i, "shape"),
                                  f"refers to {ref!r}, which is not an input "
                                  f"({', '.join(input_names)})"))
+    input_vars = {t.dtype for t in op.inputs}
+    for i, out in enumerate(op.outputs):
+        if out.dtype in op.types and out.dtype not in input_vars:
+            problems.append((loc + ("outputs", i, "dtype"),
+                             f"type variable {out.dtype!r} is used by no input, so its dtype "
+                             f"cannot be known at run time; give an input that type or use a "
+                             f"concrete dtype"))
     used = {a.dtype for a in args}
     for var in op.types:
         if var not in used:
@@ -375,6 +398,35 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
     return problems
 
 
+def _without(data: Any, loc: tuple) -> Any:
+    """A copy of nested dicts/lists with the key at `loc` removed."""
+    if not loc:
+        return data
+    head, rest = loc[0], loc[1:]
+    if isinstance(data, dict) and head in data:
+        if not rest:
+            return {k: v for k, v in data.items() if k != head}
+        return {**data, head: _without(data[head], rest)}
+    if isinstance(data, list) and isinstance(head, int) and head < len(data):
+        return [*data[:head], _without(data[head], rest), *data[head + 1:]]
+    return data
+
+
+def _parse_for_checks(raw: Any) -> Op | None:
+    """The op, for the checks across its fields, ignoring unknown keys (already reported as
+    typos) so that a typo does not hide the op's other problems."""
+    for _ in range(20):
+        try:
+            return Op.model_validate(raw)
+        except ValidationError as exc:
+            extra = [tuple(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not extra or len(extra) != len(exc.errors()):
+                return None
+            for loc in extra:
+                raw = _without(raw, loc)
+    return None
+
+
 def load(path: Path | str) -> LoadedRecipe:
     """Read and validate a recipe; raise RecipeError listing every problem."""
     path = Path(path)
@@ -406,9 +458,8 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
     ops = data.get("ops") if isinstance(data.get("ops"), list) else []
     seen: dict[str, int] = {}
     for i, raw in enumerate(ops):
-        try:
-            op = Op.model_validate(raw)
-        except ValidationError:
+        op = _parse_for_checks(raw)
+        if op is None:
             continue  # its structural errors are already listed
         if op.name in seen:
             problems.append((("ops", i, "name"), f"op {op.name!r} is already declared as "

@@ -1,0 +1,201 @@
+"""Test vectors: run every op's vectors against every built library, one child process per
+framework (frameworks never share a process, so their libraries and globals stay apart).
+
+The parent (`run_all`) finds the artifacts, starts `python -m opforge.vectors MANIFEST
+SPEC`, and reads one JSON result per vector from the child's stdout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import log, proc, runtime
+from .errors import TestFailure, UserError
+
+CHILD_TIMEOUT_S = 600
+# dtype -> (atol, rtol); integers compare exactly
+TOLERANCE = {"float16": (1e-3, 1e-3), "float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12),
+             "int32": (0.0, 0.0), "int64": (0.0, 0.0)}
+
+
+def spec_for(recipe) -> dict:
+    """What the child needs of the recipe, as plain JSON."""
+    return {"namespace": recipe.package.namespace, "ops": [{
+        "name": op.name,
+        "inputs": [{"name": t.name, "dtype": t.dtype} for t in op.inputs],
+        "outputs": [{"name": t.name, "dtype": t.dtype} for t in op.outputs],
+        "attrs": {a.name: a.default for a in op.attrs},
+        "types": {k: list(v) for k, v in op.types.items()},
+        "tests": [v.model_dump() for v in op.tests],
+    } for op in recipe.ops]}
+
+
+def expand(op: dict, vector: dict) -> list[dict[str, str]]:
+    """One binding of type variables per run: fixed ones from the vector, the rest all."""
+    free = [v for v in op["types"] if v not in vector["types"]]
+    return [{**vector["types"], **dict(zip(free, combo))}
+            for combo in itertools.product(*(op["types"][v] for v in free))]
+
+
+def compare(got, expected, dtype: str, atol: float | None, rtol: float | None) -> dict:
+    import numpy as np
+
+    default_atol, default_rtol = TOLERANCE[dtype]
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
+    exp = np.asarray(expected, dtype=np.float64)
+    out = np.asarray(got, dtype=np.float64)
+    if out.shape != exp.shape:
+        return {"ok": False, "max_error": None,
+                "why": f"shape {list(out.shape)}, expected {list(exp.shape)}"}
+    err = np.abs(out - exp)
+    max_error = float(err.max()) if err.size else 0.0
+    ok = bool(np.all(err <= atol + rtol * np.abs(exp)))
+    return {"ok": ok, "max_error": max_error,
+            "why": "" if ok else f"max error {max_error:.3g} > atol {atol:g} + rtol {rtol:g}"}
+
+
+def run_in_child(manifest_path: str, spec: dict) -> None:
+    """Child side: load the library, run every vector, print one JSON line each."""
+    import numpy as np
+
+    from .frameworks import get
+
+    manifest = runtime.read_manifest(manifest_path)
+    adapter = get(manifest["framework"]["name"])
+    try:
+        handle = runtime.load(manifest_path)
+    except runtime.LoadRefused as exc:
+        print(json.dumps({"fatal": str(exc)}), flush=True)
+        return
+    for op in spec["ops"]:
+        for index, vector in enumerate(op["tests"]):
+            for binding in expand(op, vector):
+                def dtype_of(t):
+                    return binding.get(t["dtype"], t["dtype"])
+
+                inputs = {t["name"]: np.asarray(vector["inputs"][t["name"]], dtype=dtype_of(t))
+                          for t in op["inputs"]}
+                attrs = {**{k: v for k, v in op["attrs"].items() if v is not None},
+                         **vector["attrs"]}
+                row = {"op": op["name"], "vector": vector["name"] or str(index),
+                       "types": binding, "outputs": {}}
+                try:
+                    got = adapter.call_op(handle, spec, op, inputs, attrs)
+                except Exception as exc:  # the op's own error is a test result, not a crash
+                    row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+                else:
+                    for t in op["outputs"]:
+                        if t["name"] in vector["expect"]:
+                            row["outputs"][t["name"]] = compare(
+                                got[t["name"]], vector["expect"][t["name"]], dtype_of(t),
+                                vector["atol"], vector["rtol"])
+                print(json.dumps(row), flush=True)
+
+
+@dataclass
+class Report:
+    rows: list[dict] = field(default_factory=list)
+    fatal: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if not r["ok"]]
+
+    def exit_code(self) -> int:
+        return TestFailure.exit_code if self.failed or self.fatal else 0
+
+    def to_json(self) -> dict:
+        return {"passed": len(self.rows) - len(self.failed), "failed": len(self.failed),
+                "errors": self.fatal, "results": self.rows}
+
+    def print_table(self) -> None:
+        header = ["op", "framework", "vector", "types", "result", "max error"]
+        lines = [header]
+        for r in self.rows:
+            types = ",".join(f"{k}={v}" for k, v in r["types"].items()) or "-"
+            err = r["max_error"]
+            lines.append([r["op"], r["framework"], r["vector"], types,
+                          "pass" if r["ok"] else "FAIL", "-" if err is None else f"{err:.3g}"])
+        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+        for row in lines:
+            text = "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            print(text.replace("FAIL", log.style("FAIL", "red", "bold")))
+        for r in self.failed:
+            print(log.style(f"{r['op']} [{r['framework']}] {r['vector']}: {r['why']}", "red"))
+        for message in self.fatal:
+            print(log.style(message, "red"))
+        print(f"{len(self.rows) - len(self.failed)} passed, {len(self.failed)} failed")
+
+
+def artifact_dirs(out_dir: Path, release_id: str, names: list[str]) -> dict[str, Path]:
+    found = {}
+    for name in names:
+        folder = out_dir / release_id / name
+        if not (folder / runtime.MANIFEST).is_file():
+            raise UserError(f"no {name} artifact for release {release_id} in {out_dir} "
+                            f"(looked for {folder / runtime.MANIFEST}); run `opforge build` "
+                            f"with the same --release and --out first")
+        found[name] = folder
+    return found
+
+
+def run_framework(name: str, folder: Path, spec_file: Path, report: Report) -> None:
+    def on_line(line: str) -> None:
+        if not line.startswith("{"):
+            return
+        row = json.loads(line)
+        if "fatal" in row:
+            report.fatal.append(f"{name}: {row['fatal']}")
+            return
+        oks = [o["ok"] for o in row["outputs"].values()]
+        errs = [o["max_error"] for o in row["outputs"].values() if o["max_error"] is not None]
+        why = row.get("error") or "; ".join(f"{k}: {o['why']}" for k, o in row["outputs"].items()
+                                            if not o["ok"])
+        row.update(framework=name, ok="error" not in row and all(oks),
+                   max_error=max(errs) if errs else None, why=why)
+        report.rows.append(row)
+        log.progress(name, f"{row['op']} {row['vector']} "
+                           f"{','.join(row['types'].values())}: {'ok' if row['ok'] else 'FAIL'}")
+
+    result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder), str(spec_file)],
+                      on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0:
+        tail = [ln for ln in result.output.splitlines() if not ln.startswith("{")][-10:]
+        report.fatal.append(f"{name}: the test process exited with {result.returncode}: "
+                            + " | ".join(tail))
+
+
+def run_all(recipe, release, names: list[str] | None, out_dir: Path | None) -> Report:
+    from .build import default_out_dir, select_frameworks
+
+    selected = [fw.name for fw in select_frameworks(recipe, names)]
+    folders = artifact_dirs((out_dir or default_out_dir(recipe)).resolve(), release.id, selected)
+    spec = spec_for(recipe)
+    if not any(op["tests"] for op in spec["ops"]):
+        raise UserError(f"{recipe.path} has no test vectors: add [[ops.tests]] to an op")
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="opforge-test-") as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(json.dumps(spec), "utf-8")
+        with log.step(f"test vectors: {', '.join(folders)}"), \
+                ThreadPoolExecutor(max_workers=len(folders)) as pool:
+            for future in [pool.submit(run_framework, name, folder, spec_file, report)
+                           for name, folder in folders.items()]:
+                future.result()
+    order = list(folders)
+    report.rows.sort(key=lambda r: order.index(r["framework"]))
+    return report
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    run_in_child(sys.argv[1], json.loads(Path(sys.argv[2]).read_text("utf-8")))
