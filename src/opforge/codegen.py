@@ -131,7 +131,10 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
                       "torch_arg": torch_arg, "tf_attr": _c_string(tf_attr)})
     inputs = [tensor(t, False) for t in op.inputs]
     outputs = [tensor(t, True) for t in op.outputs]
-    params = [f"Tensor {t['name']}" for t in inputs] + [a["torch_arg"] for a in attrs]
+    # Attributes are keyword-only in torch (as they are attrs in TensorFlow): the schema
+    # then allows a required attribute after one with a default.
+    params = [f"Tensor {t['name']}" for t in inputs] + (["*"] if attrs else []) + \
+        [a["torch_arg"] for a in attrs]
     if len(outputs) == 1:
         returns, torch_return = "Tensor", "at::Tensor"
     else:

@@ -110,8 +110,11 @@ class TestVector(_Model):
     types: dict[str, DType] = {}
     """Concrete dtype per type variable. Type variables left out run the vector once for
     each of their dtypes."""
-    expect: dict[str, Nested]
+    expect: dict[str, Nested] = {}
     """Expected value of outputs (all or some of them), nested like `inputs`."""
+    error: str | None = None
+    """Instead of `expect`: the op must fail with an error whose message contains this text
+    (a kernel's ctx.fail() message, say)."""
     atol: float | None = None
     """Absolute tolerance; default by dtype (float16 1e-3, float32 1e-5, float64 1e-12,
     integers exact)."""
@@ -371,6 +374,11 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
         for name in sorted(set(vec.inputs) - set(input_names)):
             problems.append((vloc + ("inputs", name), f"not an input of {op.name} "
                                                       f"({', '.join(input_names)})"))
+        if not vec.expect and vec.error is None:
+            problems.append((vloc,  "give `expect` (output values) or `error` (a message the "
+                                    "op must fail with)"))
+        if vec.expect and vec.error is not None:
+            problems.append((vloc + ("error",), "give either `expect` or `error`, not both"))
         outs = [o.name for o in op.outputs]
         for name in sorted(set(vec.expect) - set(outs)):
             problems.append((vloc + ("expect", name), f"not an output of {op.name} "

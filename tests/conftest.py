@@ -1,0 +1,56 @@
+"""Shared fixtures. The example recipe is built once per test session (it compiles real
+glue against the installed frameworks, ~30 s cold); tests that need a framework that is not
+installed skip with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "recipes" / "examples" / "addsub"
+
+
+def have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+needs_torch = pytest.mark.skipif(not have("torch"), reason="PyTorch is not installed "
+                                 "(pip install 'opforge[pytorch]')")
+needs_tf = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not installed "
+                              "(pip install 'opforge[tensorflow]')")
+
+
+def opforge(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """Run the real CLI in a child process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "opforge", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "NO_COLOR": "1",
+                                                   "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def example_copy(tmp_path_factory) -> Path:
+    """A private copy of the example recipe folder (tests may build and break it)."""
+    dest = tmp_path_factory.mktemp("example") / "addsub"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("build", "dist"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_example(example_copy) -> dict:
+    """`opforge build --release local --json` of the example, once per session."""
+    if not (have("torch") and have("tensorflow")):
+        pytest.skip("the example builds for pytorch and tensorflow; install both "
+                    "(pip install 'opforge[all]')")
+    result = opforge("build", str(example_copy / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    summary["stderr"] = result.stderr
+    return summary

@@ -1,0 +1,212 @@
+"""Integration: build the real recipes with the real toolchains (once per session) and check
+exact results: the artifact list, the manifest, numbers out of the ops, the CLI's verdicts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, needs_tf, needs_torch, opforge
+
+pytestmark = pytest.mark.integration
+
+
+def test_artifacts_are_exactly_the_libraries_manifests_and_loaders(built_example, example_copy):
+    dist = example_copy / "dist" / "local"
+    assert sorted(str(p.relative_to(dist)) for p in dist.rglob("*")) == [
+        "pytorch", "pytorch/libaddsub_ops_pytorch.so", "pytorch/manifest.json",
+        "pytorch/opforge_runtime.py",
+        "tensorflow", "tensorflow/libaddsub_ops_tensorflow.so", "tensorflow/manifest.json",
+        "tensorflow/opforge_runtime.py"]
+    by_fw = {a["framework"]: a for a in built_example["artifacts"]}
+    assert set(by_fw) == {"pytorch", "tensorflow"}
+    assert by_fw["pytorch"]["library"] == str(dist / "pytorch/libaddsub_ops_pytorch.so")
+    assert by_fw["tensorflow"]["manifest"] == str(dist / "tensorflow/manifest.json")
+    assert by_fw["pytorch"]["ops"] == ["acme::AddSub"]
+    assert by_fw["tensorflow"]["ops"] == ["Acme>AddSub"]
+    assert "==> compile" in built_example["stderr"] and "[1/2] Building CXX" in built_example["stderr"]
+
+
+def test_manifest_records_versions_abi_and_checksums(built_example, example_copy):
+    import hashlib
+    from importlib import metadata
+
+    folder = example_copy / "dist/local/pytorch"
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["schema"] == "opforge-manifest/1"
+    assert m["framework"]["version"] == metadata.version("torch")
+    assert m["framework"]["version_policy"] == "local"
+    assert m["framework"]["cxx11_abi"] in (0, 1) and m["framework"]["cxx_standard"] >= 17
+    assert m["release"]["id"] == "local"
+    assert m["ops"][0]["identity"] == "acme::AddSub"
+    assert m["ops"][0]["attrs"] == [{"name": "alpha", "type": "float", "default": 1.0}]
+    for name, digest in m["files"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    assert m["build"]["compiler"] and m["build"]["cmake_version"].startswith("cmake version")
+
+
+def _run_python(code: str, *paths: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+
+
+@needs_torch
+def test_numbers_through_torch_ops(built_example, example_copy):
+    code = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime
+opforge_runtime.load(sys.argv[1])
+a = torch.tensor([[1.0, 2.0], [3.0, -4.0]]); b = torch.tensor([[0.5, 0.25], [2.0, 8.0]])
+s, d = torch.ops.acme.AddSub(a, b, alpha=2.0)
+print(s.tolist(), d.tolist())
+s, d = torch.ops.acme.AddSub(a.half().t(), b.half().t())   # non-contiguous fp16
+print(s.dtype, s.tolist(), d.tolist())
+try:
+    torch.ops.acme.AddSub(a, b[0])
+except RuntimeError as e:
+    print("error:", str(e).splitlines()[0])
+"""
+    out = _run_python(code, str(example_copy / "dist/local/pytorch"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "[[2.0, 2.5], [7.0, 12.0]] [[0.0, 1.5], [-1.0, -20.0]]",
+        "torch.float16 [[1.5, 5.0], [2.25, 4.0]] [[0.5, 1.0], [1.75, -12.0]]",
+        "error: AddSub: a and b must have the same shape"]
+
+
+@needs_tf
+def test_numbers_through_the_tensorflow_op(built_example, example_copy):
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime, tensorflow as tf
+ops = opforge_runtime.load(sys.argv[1])
+s, d = ops.acme_add_sub(a=[[1.0, 2.0], [3.0, -4.0]], b=[[0.5, 0.25], [2.0, 8.0]], alpha=2.0)
+print(s.numpy().tolist(), d.numpy().tolist())
+s, d = ops.acme_add_sub(a=tf.constant([1.0, 2.0], tf.float16), b=tf.constant([0.5, 0.5], tf.float16))
+print(s.dtype.name, s.numpy().tolist())
+print(tf.function(lambda a, b: ops.acme_add_sub(a=a, b=b)).get_concrete_function(
+    tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None, 3], tf.float32)).outputs[0].shape)
+try:
+    ops.acme_add_sub(a=[1.0, 2.0], b=[1.0])
+except tf.errors.InvalidArgumentError as e:
+    print("error:", "AddSub: a and b must have the same shape" in e.message)
+"""
+    out = _run_python(code, str(example_copy / "dist/local/tensorflow"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "[[2.0, 2.5], [7.0, 12.0]] [[0.0, 1.5], [-1.0, -20.0]]",
+        "float16 [1.5, 2.5]",
+        "(None, 3)",
+        "error: True"]
+
+
+def test_opforge_test_passes_for_both_frameworks(built_example, example_copy):
+    result = opforge("test", str(example_copy / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["passed"], report["failed"], report["errors"]) == (8, 0, [])
+    assert {(r["framework"], r["vector"], r["types"]["T"]) for r in report["results"]} == {
+        (fw, v, t) for fw in ("pytorch", "tensorflow") for v in ("vector", "matrix-alpha")
+        for t in ("float32", "float16")}
+
+
+def test_noop_rebuild_runs_no_compiler(built_example, example_copy):
+    result = opforge("build", str(example_copy / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["compiled"] == {"pytorch": 0, "tensorflow": 0}
+    assert "Building CXX" not in result.stderr
+    assert "0 file(s) changed" in result.stderr
+
+
+def test_loader_refuses_altered_library_and_other_version(built_example, example_copy, tmp_path):
+    folder = tmp_path / "pytorch"
+    shutil.copytree(example_copy / "dist/local/pytorch", folder)
+    sys.path.insert(0, str(folder))
+    try:
+        import opforge_runtime as rt
+    finally:
+        sys.path.remove(str(folder))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["framework"]["version"] = "2.5.0a0+b465a5843b.nv24.09"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(rt.LoadRefused, match=r"built for PyTorch 2.5.0a0\+b465a5843b.nv24.09, "
+                                             r"but PyTorch .* is running"):
+        rt.load(folder)
+    with open(folder / "libaddsub_ops_pytorch.so", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(rt.LoadRefused, match="has sha256 .* but the manifest says"):
+        rt.load(folder)
+
+
+def test_failed_build_leaves_previous_artifacts_untouched(built_example, example_copy, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(example_copy, broken, ignore=shutil.ignore_patterns("build", "dist"))
+    kernel = broken / "kernels/addsub.cc"
+    kernel.write_text(kernel.read_text().replace("sum[i] = T(x + y);", "sum[i] = nope(x);"))
+    dist = example_copy / "dist"
+    before = {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()}
+    result = opforge("build", str(broken / "recipe.toml"), "--release", "local",
+                     "--out", str(dist))
+    assert result.returncode == 5
+    assert f"error: kernels: compiling failed at {kernel}:" in result.stderr
+    assert "nope" in result.stderr and "was not declared in this scope" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()} == before
+
+
+def test_release_mismatch_refuses_to_build(example_copy):
+    result = opforge("build", str(example_copy / "recipe.toml"), "--framework", "pytorch")
+    assert result.returncode == 3
+    assert "Triton release 24.09 ships PyTorch 2.5.0a0+b465a5843b" in result.stderr
+    assert "--release local" in result.stderr and "NGC container" in result.stderr
+
+
+@pytest.fixture(scope="session")
+def built_rich(tmp_path_factory):
+    if not (sys.modules.get("torch") or __import__("importlib").util.find_spec("torch")):
+        pytest.skip("PyTorch is not installed")
+    dest = tmp_path_factory.mktemp("rich") / "rich"
+    shutil.copytree(ROOT / "tests/data/rich", dest)
+    result = opforge("build", str(dest / "recipe.toml"), "--json")
+    assert result.returncode == 0, result.stderr
+    return dest
+
+
+def test_every_attr_type_and_shape_rule_through_both_frameworks(built_rich):
+    result = opforge("test", str(built_rich / "recipe.toml"), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert {(r["framework"], r["vector"], r["types"]["T"]) for r in report["results"]} == {
+        (fw, v, t) for fw in ("pytorch", "tensorflow") for v, t in [
+            ("defaults", "float32"), ("defaults", "float64"), ("attrs", "float64"),
+            ("kernel-error", "float32")]}
+    assert (report["passed"], report["failed"]) == (8, 0)
+
+
+def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_path):
+    text = (built_rich / "recipe.toml").read_text()
+    (built_rich / "other.toml").write_text(text.replace('mode = "fail" }', 'mode = "ok" }'))
+    result = opforge("test", str(built_rich / "other.toml"), "--json")
+    assert result.returncode == 6
+    bad = [r for r in json.loads(result.stdout)["results"] if not r["ok"]]
+    assert {r["framework"] for r in bad} == {"pytorch", "tensorflow"}
+    assert all("expected an error containing" in r["why"] for r in bad)
+
+
+def test_scaffold_builds_and_passes_as_is(tmp_path):
+    created = opforge("new", str(tmp_path / "my-ops"), "--framework", "pytorch")
+    assert created.returncode == 0, created.stderr
+    recipe = str(tmp_path / "my-ops/recipe.toml")
+    built = opforge("build", recipe, "--release", "local")
+    assert built.returncode == 0, built.stderr
+    tested = opforge("test", recipe, "--release", "local", "--json")
+    assert tested.returncode == 0, tested.stderr
+    assert (json.loads(tested.stdout)["passed"], json.loads(tested.stdout)["failed"]) == (4, 0)
