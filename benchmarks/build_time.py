@@ -1,0 +1,136 @@
+"""Build time of the example: opforge against the usual hand routes, in one run.
+
+    .venv/bin/python benchmarks/build_time.py [--repeat 3]
+
+Rows (each min and median of --repeat runs, every run a fresh process):
+  opforge cold            `opforge build` of pytorch + tensorflow: empty build dir and an
+                          empty probe cache (the frameworks are imported to read flags)
+  opforge cold, probed    the same with the probe cache warm (every later cold build)
+  opforge no-op           the same command again: nothing changed
+  opforge kernel touched  after an edit of the kernel source
+  hand: torch cpp_extension.load   an equivalent op with torch/extension.h, fresh build dir
+  hand: g++ tf.sysconfig           an equivalent TF op, flags from tf.sysconfig
+Prints a table and writes benchmarks/results/build_time.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "recipes/examples/addsub"
+HAND = Path(__file__).resolve().parent / "hand"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1",
+       "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def timed(args: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, env=env or ENV)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"benchmark step failed: {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+    return seconds
+
+
+def opforge_build(recipe: Path, cache: Path) -> float:
+    return timed([sys.executable, "-m", "opforge", "build", str(recipe), "--release", "local",
+                  "-q"], {**ENV, "OPFORGE_CACHE_DIR": str(cache)})
+
+
+HAND_TORCH = """
+import sys, torch.utils.cpp_extension as ext
+ext.load(name="hand_addsub", sources=[sys.argv[1]], build_directory=sys.argv[2],
+         is_python_module=False, verbose=False)
+"""
+
+HAND_TF = """
+import subprocess, sys, tensorflow as tf
+subprocess.run(["g++", "-std=c++17", "-shared", "-fPIC", "-O2", sys.argv[1], "-o", sys.argv[2],
+                *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()], check=True)
+"""
+
+
+def one_round(work: Path) -> dict[str, float]:
+    times = {}
+    copy = work / "addsub"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "dist"))
+    recipe = copy / "recipe.toml"
+    times["opforge cold"] = opforge_build(recipe, work / "cache-cold")
+    shutil.rmtree(copy / "build")
+    times["opforge cold, probed"] = opforge_build(recipe, work / "cache-cold")
+    times["opforge no-op"] = opforge_build(recipe, work / "cache-cold")
+    kernel = copy / "kernels/addsub.cc"
+    kernel.write_text(kernel.read_text() + "\n// touched\n")
+    times["opforge kernel touched"] = opforge_build(recipe, work / "cache-cold")
+    (work / "torch").mkdir()
+    times["hand: torch cpp_extension.load"] = timed(
+        [sys.executable, "-c", HAND_TORCH, str(HAND / "addsub_torch.cpp"), str(work / "torch")])
+    times["hand: g++ tf.sysconfig"] = timed(
+        [sys.executable, "-c", HAND_TF, str(HAND / "addsub_tf.cc"), str(work / "libhand_tf.so")])
+    return times
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "machine": platform.machine(),
+           "cpus": os.cpu_count()}
+    for dist in ("torch", "tensorflow-cpu", "cmake", "ninja"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
+    out["g++"] = gxx.splitlines()[0] if gxx else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/build_time.json")
+    args = parser.parse_args()
+    runs: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="opforge-bench-") as tmp:
+        for i in range(args.repeat):
+            print(f"round {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+            for name, seconds in one_round(Path(tmp) / "work").items():
+                runs.setdefault(name, []).append(seconds)
+    rows = {name: {"min": min(v), "median": statistics.median(v), "runs": v}
+            for name, v in runs.items()}
+    hand_sum = {k: rows["hand: torch cpp_extension.load"][k] + rows["hand: g++ tf.sysconfig"][k]
+                for k in ("min", "median")}
+    ratio = {k: rows["opforge cold"][k] / hand_sum[k] for k in ("min", "median")}
+    ratio_probed = {k: rows["opforge cold, probed"][k] / hand_sum[k] for k in ("min", "median")}
+    width = max(map(len, rows))
+    print(f"{'build':<{width}}  {'min s':>7}  {'median s':>8}")
+    for name, row in rows.items():
+        print(f"{name:<{width}}  {row['min']:7.2f}  {row['median']:8.2f}")
+    print(f"{'hand routes, sum':<{width}}  {hand_sum['min']:7.2f}  {hand_sum['median']:8.2f}")
+    print(f"opforge cold / hand sum: {ratio['min']:.2f} (min), {ratio['median']:.2f} (median); "
+          f"with probes cached: {ratio_probed['min']:.2f}, {ratio_probed['median']:.2f}; "
+          f"target <= 0.5")
+    print(f"no-op build command: {rows['opforge no-op']['median']:.2f} s median; target < 1 s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": versions(),
+                                    "repeat": args.repeat, "rows": rows,
+                                    "hand_sum": hand_sum, "cold_over_hand": ratio,
+                                    "cold_probed_over_hand": ratio_probed}, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
