@@ -42,7 +42,9 @@ def test_manifest_records_versions_abi_and_checksums(built_example, example_copy
     assert m["framework"]["version"] == metadata.version("torch")
     assert m["framework"]["version_policy"] == "local"
     assert m["framework"]["cxx11_abi"] in (0, 1) and m["framework"]["cxx_standard"] >= 17
-    assert m["release"]["id"] == "local"
+    assert m["release"] == {"id": "local", "origin": "local",
+                            "pins": {"pytorch": metadata.version("torch"),
+                                     "tensorflow": metadata.version("tensorflow-cpu")}}
     assert m["ops"][0]["identity"] == "acme::AddSub"
     assert m["ops"][0]["attrs"] == [{"name": "alpha", "type": "float", "default": 1.0}]
     for name, digest in m["files"].items():
@@ -67,16 +69,18 @@ s, d = torch.ops.acme.AddSub(a, b, alpha=2.0)
 print(s.tolist(), d.tolist())
 s, d = torch.ops.acme.AddSub(a.half().t(), b.half().t())   # non-contiguous fp16
 print(s.dtype, s.tolist(), d.tolist())
-try:
-    torch.ops.acme.AddSub(a, b[0])
-except RuntimeError as e:
-    print("error:", str(e).splitlines()[0])
+for x, y in ((a, b[0]), (torch.tensor(1.0), torch.zeros(0))):
+    try:
+        torch.ops.acme.AddSub(x, y)
+    except RuntimeError as e:
+        print("error:", str(e).splitlines()[0])
 """
     out = _run_python(code, str(example_copy / "dist/local/pytorch"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "[[2.0, 2.5], [7.0, 12.0]] [[0.0, 1.5], [-1.0, -20.0]]",
         "torch.float16 [[1.5, 5.0], [2.25, 4.0]] [[0.5, 1.0], [1.75, -12.0]]",
+        "error: AddSub: a and b must have the same shape",
         "error: AddSub: a and b must have the same shape"]
 
 

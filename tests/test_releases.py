@@ -136,3 +136,31 @@ def test_cli_releases_list_and_unknown():
     assert bad.returncode == 2
     assert "unknown Triton release '99.99'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_cli_releases_file_flag_and_environment(tmp_path):
+    user = tmp_path / "mine.toml"
+    user.write_text('[[release]]\nrelease = "99.01"\npytorch = "9.9.0"\nsources = ["lab"]\n')
+    by_flag = opforge("releases", "show", "99.01", "--json", "--releases-file", str(user))
+    assert by_flag.returncode == 0, by_flag.stderr
+    assert json.loads(by_flag.stdout)["pins"]["pytorch"]["sources"] == ["lab"]
+    by_env = opforge("releases", "show", "99.01", "--json",
+                     env={"OPFORGE_RELEASES_FILE": str(user)})
+    assert json.loads(by_env.stdout)["origin"] == str(user)
+
+
+def test_cli_build_unknown_release():
+    from conftest import EXAMPLE
+
+    result = opforge("build", str(EXAMPLE / "recipe.toml"), "--release", "99.99")
+    assert result.returncode == 2
+    assert "unknown Triton release '99.99'" in result.stderr
+
+
+def test_cli_build_tensorflow_for_2503_is_refused():
+    from conftest import EXAMPLE
+
+    result = opforge("build", str(EXAMPLE / "recipe.toml"), "--release", "25.03",
+                     "--framework", "tensorflow")
+    assert result.returncode == 2
+    assert "Triton release 25.03 has no TensorFlow backend" in result.stderr

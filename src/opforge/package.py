@@ -42,6 +42,13 @@ def op_inventory(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
     } for op in recipe.ops]
 
 
+def release_pins(plan: BuildPlan) -> dict[str, str]:
+    """The release's known pins; for `local`, the versions installed here."""
+    if plan.release.is_local:
+        return {b.framework.pin_key: b.toolchain.version for b in plan.builds.values()}
+    return {p.key: p.value for p in plan.release.ordered_pins() if p.known}
+
+
 def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> dict:
     tc = fb.toolchain
     release = plan.release
@@ -54,8 +61,7 @@ def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> 
                       "version": tc.version, "pin": fb.verdict.pin,
                       "version_policy": fb.verdict.policy, "cxx11_abi": tc.cxx11_abi,
                       "cxx_standard": tc.cxx_standard, "location": tc.location},
-        "release": {"id": release.id, "origin": release.origin,
-                    "pins": {p.key: p.value for p in release.ordered_pins() if p.known}},
+        "release": {"id": release.id, "origin": release.origin, "pins": release_pins(plan)},
         "devices": plan.devices,
         "ops": op_inventory(plan, fb),
         "triton": {"loading": fb.framework.triton_loading},

@@ -23,11 +23,13 @@ void add_sub(const acme::AddSubArgs& args) {
 }  // namespace
 
 void acme::AddSub_cpu(opforge::Context& ctx, const AddSubArgs& args) {
-  for (int32_t d = 0; d < args.a.ndim; ++d) {
-    if (args.a.ndim != args.b.ndim || args.a.shape[d] != args.b.shape[d]) {
-      ctx.fail("AddSub: a and b must have the same shape");
-      return;
-    }
+  bool same_shape = args.a.ndim == args.b.ndim;
+  for (int32_t d = 0; same_shape && d < args.a.ndim; ++d) {
+    same_shape = args.a.shape[d] == args.b.shape[d];
+  }
+  if (!same_shape) {
+    ctx.fail("AddSub: a and b must have the same shape");
+    return;
   }
   switch (args.a.dtype) {
     case opforge::DType::Float32: add_sub<float>(args); break;
