@@ -24,6 +24,17 @@ def have(module: str) -> bool:
 
 needs_torch = pytest.mark.skipif(not have("torch"), reason="PyTorch is not installed "
                                  "(pip install 'opforge[pytorch]')")
+def ort_sdk_found() -> bool:
+    from opforge import sdk
+
+    return isinstance(sdk.find_onnxruntime(), sdk.SdkLocation)
+
+
+needs_ort = pytest.mark.skipif(
+    not (have("onnxruntime") and have("onnx") and ort_sdk_found()),
+    reason="ONNX Runtime C headers not found (the PyPI wheel has none): set ONNXRUNTIME_ROOT "
+           "to an unpacked official release, or run `opforge sdk fetch onnxruntime 1.19.2`; "
+           "and pip install 'opforge[onnxruntime]'")
 needs_tf = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not installed "
                               "(pip install 'opforge[tensorflow]')")
 

@@ -50,9 +50,9 @@ def test_test_before_build_says_what_to_do(tmp_path):
 
 def test_framework_flag_must_be_in_the_recipe(tmp_path):
     result = opforge("build", str(EXAMPLE / "recipe.toml"), "--release", "local",
-                     "--framework", "onnxruntime")
+                     "--framework", "tensorrt")
     assert result.returncode == 2
-    assert "--framework onnxruntime: not in target.frameworks" in result.stderr
+    assert "--framework tensorrt: not in target.frameworks" in result.stderr
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path):

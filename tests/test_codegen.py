@@ -56,8 +56,9 @@ def generate(tmp_path: Path, text: str | None = None):
         (tmp_path / "recipe.toml").write_text(text)
         (tmp_path / "k.cc").write_text("")
         loaded = recipe.load(tmp_path / "recipe.toml")
-    fws = [frameworks.get("pytorch"), frameworks.get("tensorflow")]
-    tcs = {"pytorch": toolchain("pytorch", 20), "tensorflow": toolchain("tensorflow")}
+    fws = [frameworks.get("pytorch"), frameworks.get("tensorflow"), frameworks.get("onnxruntime")]
+    tcs = {"pytorch": toolchain("pytorch", 20), "tensorflow": toolchain("tensorflow"),
+           "onnxruntime": toolchain("onnxruntime")}
     return codegen.generate(loaded, fws, tcs, ["cpu"], tmp_path / "gen")
 
 
@@ -124,7 +125,7 @@ def test_cmake_project_uses_typed_init_cache(tmp_path):
 
 def test_generated_files_rewritten_only_on_change(tmp_path):
     first = generate(tmp_path)
-    assert len(first.written) == 11
+    assert len(first.written) == 15
     glue = first.framework_dirs["pytorch"] / "glue.cc"
     os.utime(glue, ns=(1, 1))
     again = generate(tmp_path)
@@ -147,3 +148,30 @@ def test_tensorflow_names():
     assert tf_op_name("my_lab", "Mix") == "MyLab>Mix"
     assert python_name("Acme>AddSub") == "acme_add_sub"
     assert python_name("MyLab>Mix") == "my_lab_mix"
+
+
+def test_onnxruntime_glue_registers_each_type_binding(tmp_path):
+    gen = generate(tmp_path)
+    glue = (gen.framework_dirs["onnxruntime"] / "glue.cc").read_text()
+    assert "#include <onnxruntime_c_api.h>" in glue and "onnxruntime_cxx_api" not in glue
+    assert ('add("AddSub", { ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT }, '
+            '{ ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT }') in glue
+    assert 'add("AddSub", { ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16' in glue
+    assert 'g_api->CreateCustomOpDomain("acme", &domain)' in glue
+    assert "api_version = running != 0 && running < ORT_API_VERSION ? running : ORT_API_VERSION;" in glue
+    assert 'info, "alpha", true, 1.0f, &state->alpha' in glue
+    assert (gen.framework_dirs["onnxruntime"] / "exports.map").read_text() == (
+        "{\n  global:\n    RegisterCustomOps;\n  local:\n    *;\n};\n")
+    lists = (gen.framework_dirs["onnxruntime"] / "CMakeLists.txt").read_text()
+    assert '"LINKER:--version-script=${CMAKE_CURRENT_LIST_DIR}/exports.map" "LINKER:--no-undefined"' in lists
+    assert "version-script" not in (gen.framework_dirs["pytorch"] / "CMakeLists.txt").read_text()
+
+
+def test_onnxruntime_attribute_fallbacks(tmp_path):
+    glue = (generate(tmp_path, RICH).framework_dirs["onnxruntime"] / "glue.cc").read_text()
+    assert 'attr_string(ctx, kOp, info, "mode", "fast", &state->mode)' in glue
+    assert '"sizes", true, std::vector<int64_t>{1, 2}, &state->sizes' in glue
+    assert '"weights", true, std::vector<float>{0.5f}, &state->weights' in glue
+    assert '"scale", false, 0.0f, &state->scale' in glue
+    assert '"on", true, 1, &state->on' in glue
+    assert glue.count('add("Mix",') == 2  # T in {float32, float64}

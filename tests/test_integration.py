@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_tf, needs_torch, opforge
+from conftest import ROOT, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
 
 pytestmark = pytest.mark.integration
 
 
 def test_artifacts_are_exactly_the_libraries_manifests_and_loaders(built_example, example_copy):
     dist = example_copy / "dist" / "local"
-    assert sorted(str(p.relative_to(dist)) for p in dist.rglob("*")) == [
-        "pytorch", "pytorch/libaddsub_ops_pytorch.so", "pytorch/manifest.json",
-        "pytorch/opforge_runtime.py",
-        "tensorflow", "tensorflow/libaddsub_ops_tensorflow.so", "tensorflow/manifest.json",
-        "tensorflow/opforge_runtime.py"]
+    frameworks = ["pytorch", "tensorflow"] + (["onnxruntime"] if ort_sdk_found() else [])
+    assert sorted(str(p.relative_to(dist)) for p in dist.rglob("*")) == sorted(
+        f"{fw}{suffix}" for fw in frameworks
+        for suffix in ("", f"/libaddsub_ops_{fw}.so", "/manifest.json", "/opforge_runtime.py"))
     by_fw = {a["framework"]: a for a in built_example["artifacts"]}
-    assert set(by_fw) == {"pytorch", "tensorflow"}
+    assert set(by_fw) == set(frameworks)
+    if not ort_sdk_found():
+        assert built_example["skipped"][0]["framework"] == "onnxruntime"
+        assert "warning: skipping onnxruntime: the ONNX Runtime C/C++ headers were not found" \
+            in built_example["stderr"]
     assert by_fw["pytorch"]["library"] == str(dist / "pytorch/libaddsub_ops_pytorch.so")
     assert by_fw["tensorflow"]["manifest"] == str(dist / "tensorflow/manifest.json")
     assert by_fw["pytorch"]["ops"] == ["acme::AddSub"]
@@ -42,9 +45,9 @@ def test_manifest_records_versions_abi_and_checksums(built_example, example_copy
     assert m["framework"]["version"] == metadata.version("torch")
     assert m["framework"]["version_policy"] == "local"
     assert m["framework"]["cxx11_abi"] in (0, 1) and m["framework"]["cxx_standard"] >= 17
-    assert m["release"] == {"id": "local", "origin": "local",
-                            "pins": {"pytorch": metadata.version("torch"),
-                                     "tensorflow": metadata.version("tensorflow-cpu")}}
+    assert m["release"]["id"] == "local" and m["release"]["origin"] == "local"
+    assert {k: v for k, v in m["release"]["pins"].items() if k != "onnxruntime"} == {
+        "pytorch": metadata.version("torch"), "tensorflow": metadata.version("tensorflow-cpu")}
     assert m["ops"][0]["identity"] == "acme::AddSub"
     assert m["ops"][0]["attrs"] == [{"name": "alpha", "type": "float", "default": 1.0}]
     for name, digest in m["files"].items():
@@ -115,9 +118,10 @@ def test_opforge_test_passes_for_both_frameworks(built_example, example_copy):
     result = opforge("test", str(example_copy / "recipe.toml"), "--release", "local", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["passed"], report["failed"], report["errors"]) == (8, 0, [])
+    frameworks = ("pytorch", "tensorflow") + (("onnxruntime",) if ort_sdk_found() else ())
+    assert (report["passed"], report["failed"], report["errors"]) == (4 * len(frameworks), 0, [])
     assert {(r["framework"], r["vector"], r["types"]["T"]) for r in report["results"]} == {
-        (fw, v, t) for fw in ("pytorch", "tensorflow") for v in ("vector", "matrix-alpha")
+        (fw, v, t) for fw in frameworks for v in ("vector", "matrix-alpha")
         for t in ("float32", "float16")}
 
 
@@ -125,7 +129,7 @@ def test_noop_rebuild_runs_no_compiler(built_example, example_copy):
     result = opforge("build", str(example_copy / "recipe.toml"), "--release", "local", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["compiled"] == {"pytorch": 0, "tensorflow": 0}
+    assert set(summary["compiled"].values()) == {0}
     assert "Building CXX" not in result.stderr
     assert "0 file(s) changed" in result.stderr
 
@@ -188,11 +192,12 @@ def test_every_attr_type_and_shape_rule_through_both_frameworks(built_rich):
     result = opforge("test", str(built_rich / "recipe.toml"), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
+    frameworks = ("pytorch", "tensorflow") + (("onnxruntime",) if ort_sdk_found() else ())
     assert {(r["framework"], r["vector"], r["types"]["T"]) for r in report["results"]} == {
-        (fw, v, t) for fw in ("pytorch", "tensorflow") for v, t in [
+        (fw, v, t) for fw in frameworks for v, t in [
             ("defaults", "float32"), ("defaults", "float64"), ("attrs", "float64"),
             ("kernel-error", "float32")]}
-    assert (report["passed"], report["failed"]) == (8, 0)
+    assert (report["passed"], report["failed"]) == (4 * len(frameworks), 0)
 
 
 def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_path):
@@ -201,7 +206,8 @@ def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_
     result = opforge("test", str(built_rich / "other.toml"), "--json")
     assert result.returncode == 6
     bad = [r for r in json.loads(result.stdout)["results"] if not r["ok"]]
-    assert {r["framework"] for r in bad} == {"pytorch", "tensorflow"}
+    assert {r["framework"] for r in bad} == {"pytorch", "tensorflow"} | (
+        {"onnxruntime"} if ort_sdk_found() else set())
     assert all("expected an error containing" in r["why"] for r in bad)
 
 
@@ -214,3 +220,69 @@ def test_scaffold_builds_and_passes_as_is(tmp_path):
     tested = opforge("test", recipe, "--release", "local", "--json")
     assert tested.returncode == 0, tested.stderr
     assert (json.loads(tested.stdout)["passed"], json.loads(tested.stdout)["failed"]) == (4, 0)
+
+
+def test_missing_sdk_skips_only_that_framework(built_example, example_copy, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = opforge("build", str(example_copy / "recipe.toml"), "--release", "local", "--json",
+                     env={"ONNXRUNTIME_ROOT": str(tmp_path / "empty"),
+                          "OPFORGE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [a["framework"] for a in summary["artifacts"]] == ["pytorch", "tensorflow"]
+    assert summary["skipped"][0]["framework"] == "onnxruntime"
+    assert "ONNXRUNTIME_ROOT" in summary["skipped"][0]["reason"]
+    assert "not built: onnxruntime" in result.stderr
+
+
+@needs_ort
+def test_onnxruntime_library_exports_only_register_custom_ops(built_example, example_copy):
+    from elftools.elf.elffile import ELFFile
+
+    path = example_copy / "dist/local/onnxruntime/libaddsub_ops_onnxruntime.so"
+    with path.open("rb") as fh:
+        dynsym = ELFFile(fh).get_section_by_name(".dynsym")
+        exported = {sym.name for sym in dynsym.iter_symbols()
+                    if sym["st_shndx"] != "SHN_UNDEF" and sym["st_info"]["bind"] != "STB_LOCAL"
+                    and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT")}
+        needed = {tag.needed for tag in ELFFile(fh).get_section_by_name(".dynamic").iter_tags()
+                  if tag.entry.d_tag == "DT_NEEDED"}
+    assert exported == {"RegisterCustomOps"}
+    assert not any("onnxruntime" in lib for lib in needed), needed
+
+
+@needs_ort
+def test_onnxruntime_loader_registers_and_refuses_older_runtimes(built_example, example_copy,
+                                                                 tmp_path):
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, onnxruntime as ort, opforge_runtime
+from onnx import TensorProto, helper
+options = opforge_runtime.load(sys.argv[1])
+node = helper.make_node("AddSub", ["a", "b"], ["s", "d"], domain="acme", alpha=0.5)
+graph = helper.make_graph([node], "g",
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "ab"],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "sd"])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("acme", 1)])
+model.ir_version = 8
+sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+s, d = sess.run(None, {"a": np.array([1, 2], np.float32), "b": np.array([4, 8], np.float32)})
+print(s.tolist(), d.tolist())
+"""
+    out = _run_python(code, str(example_copy / "dist/local/onnxruntime"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[3.0, 6.0] [-1.0, -2.0]"]
+    folder = tmp_path / "onnxruntime"
+    shutil.copytree(example_copy / "dist/local/onnxruntime", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["framework"]["compatibility"] == "at-least"
+    manifest["framework"]["version"] = "99.1"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    sys.path.insert(0, str(folder))
+    try:
+        import opforge_runtime as rt
+    finally:
+        sys.path.remove(str(folder))
+    with pytest.raises(rt.LoadRefused, match="needs ONNX Runtime 99.1 or newer"):
+        rt.load(folder)

@@ -59,6 +59,7 @@ class BuildPlan:
     build_dir: Path
     out_dir: Path
     builds: dict[str, FrameworkBuild] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # framework -> why it was not built
     tools: BuildTools | None = None
 
     @property
@@ -99,12 +100,30 @@ def check_devices(devices: list[str]) -> None:
                         "not build yet (CPU kernels only); remove 'cuda' from target.devices")
 
 
-def detect_toolchains(selected: list[Framework]) -> dict[str, Toolchain]:
-    """Probe every framework at once: each probe is a child process importing it."""
+def detect_toolchains(selected: list[Framework], explicit: bool
+                      ) -> tuple[dict[str, Toolchain], dict[str, str]]:
+    """Probe every framework at once (each probe may be a child process importing it).
+
+    A framework whose toolchain is missing is skipped, loudly, when it was only listed in the
+    recipe; when asked for with --framework it is an error. Returns (found, skipped)."""
     with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
-        futures = {fw.name: pool.submit(frameworks.detect, fw) for fw in selected}
-        raise_all([f.exception() for f in futures.values() if f.exception() is not None])
-        return {name: future.result() for name, future in futures.items()}
+        futures = {fw.name: pool.submit(fw.detect) for fw in selected}
+    found, skipped, problems = {}, {}, []
+    for name, future in futures.items():
+        exc = future.exception()
+        if exc is None:
+            found[name] = future.result()
+        elif isinstance(exc, ToolchainError) and not explicit:
+            skipped[name] = exc.message
+        else:
+            problems.append(exc)
+    raise_all(problems)
+    if not found:
+        raise ToolchainError("no framework of the recipe can be built here",
+                             details=[f"{n}: {why}" for n, why in skipped.items()])
+    for name, why in skipped.items():
+        log.warn(f"skipping {name}: {why}")
+    return found, skipped
 
 
 def raise_all(problems: list[BaseException]) -> None:
@@ -210,7 +229,9 @@ def stamp_for(tools: BuildTools, toolchain: Toolchain | None) -> dict:
 def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
     tools = plan.tools
     binary = plan.cmake_dir / "kernels"
-    abi = {b.toolchain.cxx11_abi for b in plan.builds.values()}
+    abi = {b.toolchain.cxx11_abi for b in plan.builds.values() if b.framework.abi_sensitive}
+    if not abi:
+        abi = {1}
     if len(abi) > 1:
         raise BuildError("the selected frameworks disagree on _GLIBCXX_USE_CXX11_ABI "
                          f"({', '.join(f'{n}={b.toolchain.cxx11_abi}' for n, b in plan.builds.items())}); "
@@ -247,6 +268,8 @@ class BuildResult:
         return {"recipe": str(self.plan.recipe.path), "release": self.plan.release.id,
                 "build_dir": str(self.plan.build_dir), "out_dir": str(self.plan.out_dir),
                 "seconds": round(self.seconds, 3), "artifacts": self.artifacts,
+                "skipped": [{"framework": n, "reason": why}
+                            for n, why in self.plan.skipped.items()],
                 "compiled": {n: b.compiled for n, b in self.plan.builds.items()}}
 
 
@@ -269,7 +292,8 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
                      (build_dir or default_build_dir(recipe, release)).resolve(),
                      (out_dir or default_out_dir(recipe)).resolve())
     with log.step(f"toolchains for release {release.id}"):
-        toolchains = detect_toolchains(selected)
+        toolchains, plan.skipped = detect_toolchains(selected, explicit=bool(framework_names))
+        selected = [fw for fw in selected if fw.name in toolchains]
         problems: list[OpforgeError] = []
         for fw in selected:
             try:

@@ -16,6 +16,8 @@ typical use:
   opforge releases show 24.09                        what Triton 24.09 pins, with sources
   opforge build recipe.toml --release local          libraries for the installed frameworks
   opforge test recipe.toml --release local           run the recipe's test vectors on them
+  opforge doctor                                     what this machine can build, for which releases
+  opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
 
 exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
 the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused
@@ -76,6 +78,24 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", action="append", metavar="NAME")
     p.add_argument("--out", type=Path, help="artifact folder the build wrote (default: dist/ "
                    "beside the recipe)")
+
+    p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
+                       description="Report the installed frameworks and what they can build, "
+                       "the SDKs found (and how to get missing ones), cmake/ninja/compiler/nvcc, "
+                       "and for which Triton releases each framework can be built here.")
+    _common(p)
+
+    p = sub.add_parser("sdk", help="fetch SDKs that PyPI does not carry (ONNX Runtime headers)",
+                       description="Download an SDK's official release archive into opforge's "
+                       "cache, verify its sha256 (pinned in opforge's data, or --sha256), and "
+                       "keep it only when it matches. Once cached it is used offline.")
+    _common(p)
+    p.add_argument("action", choices=["fetch", "where"])
+    p.add_argument("name", choices=["onnxruntime"])
+    p.add_argument("version", nargs="?", help="with fetch: e.g. 1.19.2 (the release's pin: "
+                   "`opforge releases show R`)")
+    p.add_argument("--url", help="download from here instead of the official URL (a mirror)")
+    p.add_argument("--sha256", help="expected checksum, for versions opforge has none pinned")
 
     p = sub.add_parser("new", help="scaffold a recipe with a kernel and a test vector",
                        description="Create NAME/ with recipe.toml, a CPU kernel and a test "
@@ -164,6 +184,8 @@ def cmd_build(args) -> int:
         log.info(log.style(f"built {len(result.artifacts)} librar"
                            f"{'y' if len(result.artifacts) == 1 else 'ies'} in "
                            f"{result.seconds:.1f}s", "green"))
+    for name, why in result.plan.skipped.items():
+        log.warn(f"not built: {name} ({why.split(';')[0]}); see above for how to fix")
     return 0
 
 
@@ -192,7 +214,43 @@ def cmd_new(args) -> int:
     return 0
 
 
-COMMANDS = {"releases": cmd_releases, "build": cmd_build, "test": cmd_test, "new": cmd_new}
+def cmd_doctor(args) -> int:
+    from . import doctor, releases
+
+    data = doctor.report(releases.load_matrix(args.releases_file))
+    if args.json:
+        _print_json(data)
+    else:
+        doctor.print_report(data)
+    return 0
+
+
+def cmd_sdk(args) -> int:
+    from . import sdk
+
+    if args.action == "where":
+        found = sdk.find_onnxruntime()
+        if isinstance(found, sdk.SdkMissing):
+            from .errors import ToolchainError
+
+            raise ToolchainError(sdk.missing_message(found, args.version))
+        if args.json:
+            _print_json(found.to_json())
+        else:
+            print(f"{found.root}  ({found.version}, found by {found.how})")
+        return 0
+    if not args.version:
+        raise UserError(f"`opforge sdk fetch {args.name}` needs a VERSION, e.g. 1.19.2")
+    found = sdk.fetch(args.name, args.version, url=args.url, sha256=args.sha256)
+    if args.json:
+        _print_json(found.to_json())
+    else:
+        print(found.root)
+    return 0
+
+
+COMMANDS = {"releases": cmd_releases, "build": cmd_build, "test": cmd_test, "new": cmd_new,
+            "doctor": cmd_doctor, "sdk": cmd_sdk}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ from .recipe import LoadedRecipe, Op
 _TORCH_SCALAR = {"float16": "c10::ScalarType::Half", "float32": "c10::ScalarType::Float",
                  "float64": "c10::ScalarType::Double", "int32": "c10::ScalarType::Int",
                  "int64": "c10::ScalarType::Long"}
+_ONNX_ELEM = {"float16": "FLOAT16", "float32": "FLOAT", "float64": "DOUBLE", "int32": "INT32",
+              "int64": "INT64"}
 _TF_DTYPE = {"float16": "half", "float32": "float", "float64": "double", "int32": "int32",
              "int64": "int64"}
 
@@ -89,6 +91,21 @@ def _literal(attr_type: str, value, dialect: str) -> str:
     return str(value)
 
 
+def _ort_default(attr_type: str, value) -> str:
+    """An attribute default as the C++ fallback the ONNX Runtime glue passes."""
+    if attr_type == "string":
+        return "nullptr" if value is None else json.dumps(value)
+    if attr_type == "float":
+        return f"{float(value or 0.0)!r}f"
+    if attr_type == "bool":
+        return "1" if value else "0"
+    if attr_type == "int[]":
+        return "std::vector<int64_t>{" + ", ".join(str(int(v)) for v in value or []) + "}"
+    if attr_type == "float[]":
+        return "std::vector<float>{" + ", ".join(f"{float(v)!r}f" for v in value or []) + "}"
+    return str(int(value or 0))
+
+
 def _c_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -128,7 +145,8 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
         attrs.append({"name": a.name, "type": a.type, "cpp_type": cpp, "torch_cpp_type": torch_cpp,
                       "tf_cpp_type": tf_cpp, "has_default": has_default,
                       "default_text": _literal(a.type, a.default, "tf") if has_default else "",
-                      "torch_arg": torch_arg, "tf_attr": _c_string(tf_attr)})
+                      "torch_arg": torch_arg, "tf_attr": _c_string(tf_attr),
+                      "ort_default": _ort_default(a.type, a.default)})
     inputs = [tensor(t, False) for t in op.inputs]
     outputs = [tensor(t, True) for t in op.outputs]
     # Attributes are keyword-only in torch (as they are attrs in TensorFlow): the schema
@@ -144,7 +162,16 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
     for t in inputs:
         if t["var"]:
             groups.setdefault(t["var"], []).append(t["name"])
+    from .frameworks.onnxruntime import bindings
+
+    def onnx_elem(dtype: str) -> str:
+        return "ONNX_TENSOR_ELEMENT_DATA_TYPE_" + _ONNX_ELEM[dtype]
+
+    ort_bindings = [{"inputs": [onnx_elem(b.get(t.dtype, t.dtype)) for t in op.inputs],
+                     "outputs": [onnx_elem(b.get(t.dtype, t.dtype)) for t in op.outputs]}
+                    for b in bindings(op)]
     return {
+        "ort_bindings": ort_bindings,
         "name": op.name, "doc": op.doc, "types": op.types, "inputs": inputs,
         "outputs": outputs, "attrs": attrs, "type_groups": groups,
         "devices": [d for d in devices if op.kernel(d)],
@@ -177,7 +204,7 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
     package = {"name": recipe.package.name, "version": recipe.package.version,
                "ident": library_ident(recipe)}
     ops = [op_context(recipe, op, devices) for op in recipe.ops]
-    abis = {toolchains[fw.name].cxx11_abi for fw in frameworks}
+    abis = {toolchains[fw.name].cxx11_abi for fw in frameworks if fw.abi_sensitive}
     base = {"recipe_name": recipe.path.name, "package": package, "ns": recipe.package.namespace,
             "ops": ops, "uses_broadcast": any(o["rule"]["kind"] == "broadcast"
                                               for op in ops for o in op["outputs"]),
@@ -202,5 +229,8 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
             "common/framework.CMakeLists.txt.j2").render(ctx)
         files[out / "init-cache.cmake"] = env.get_template(
             "common/init-cache.cmake.j2").render(ctx)
+        if fw.exported_symbols:
+            files[out / "exports.map"] = ("{\n  global:\n" + "".join(
+                f"    {sym};\n" for sym in fw.exported_symbols) + "  local:\n    *;\n};\n")
     written = [path for path, text in files.items() if write_if_changed(path, text)]
     return Generated(root, root / "kernels", framework_dirs, written)

@@ -20,7 +20,7 @@ from .errors import RecipeError
 DType = Literal["float16", "float32", "float64", "int32", "int64"]
 DTYPES: tuple[str, ...] = DType.__args__
 AttrType = Literal["int", "float", "bool", "string", "int[]", "float[]"]
-FrameworkName = Literal["pytorch", "tensorflow"]
+FrameworkName = Literal["pytorch", "tensorflow", "onnxruntime"]
 Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"

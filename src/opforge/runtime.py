@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -80,11 +81,40 @@ def _load_tensorflow(library: str):
     return tf.load_op_library(library)
 
 
+def _running_onnxruntime() -> dict:
+    import onnxruntime
+
+    return {"version": onnxruntime.__version__}  # C API only: no C++ ABI to match
+
+
+def _load_onnxruntime(library: str, session_options=None):
+    """Register the library into SessionOptions (a new one unless given) and return it."""
+    import onnxruntime
+
+    options = session_options if session_options is not None else onnxruntime.SessionOptions()
+    options.register_custom_ops_library(library)
+    return options
+
+
 # framework -> (what is running, how to load a library into it)
 FRAMEWORKS = {
     "pytorch": (_running_pytorch, _load_pytorch),
     "tensorflow": (_running_tensorflow, _load_tensorflow),
+    "onnxruntime": (_running_onnxruntime, _load_onnxruntime),
 }
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """Leading numeric parts of a version: '2.13.0+cpu' -> (2, 13, 0), '2.5.0a0' -> (2, 5, 0)."""
+    parts = []
+    for part in version.split("+")[0].split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+        if digits.group() != part:
+            break
+    return tuple(parts)
 
 
 def verify_files(manifest: dict, folder: Path) -> None:
@@ -104,28 +134,37 @@ def check_framework(manifest: dict) -> dict:
     if fw["name"] not in FRAMEWORKS:
         raise LoadRefused(f"this loader does not know framework {fw['name']!r}")
     running = FRAMEWORKS[fw["name"]][0]()
+    if fw.get("compatibility") == "at-least":
+        # The library negotiates the API with the running framework: newer is fine.
+        if _release(running["version"])[:2] < _release(fw["version"])[:2]:
+            raise LoadRefused(
+                f"{manifest['library']} was built against {fw['title']} {fw['version']} "
+                f"headers, but {fw['title']} {running['version']} is running; it needs "
+                f"{fw['title']} {fw['version']} or newer")
+        return running
     if running["version"] != fw["version"]:
         raise LoadRefused(
             f"{manifest['library']} was built for {fw['title']} {fw['version']}, but "
             f"{fw['title']} {running['version']} is running; rebuild for this version "
             f"(opforge build --release local) or run with {fw['title']} {fw['version']}")
-    if running["cxx11_abi"] != fw["cxx11_abi"]:
+    if "cxx11_abi" in running and running["cxx11_abi"] != fw["cxx11_abi"]:
         raise LoadRefused(
             f"{manifest['library']} was built with _GLIBCXX_USE_CXX11_ABI={fw['cxx11_abi']}, "
             f"but the running {fw['title']} uses {running['cxx11_abi']}")
     return running
 
 
-def load(path: Path | str):
-    """Check and load an artifact; returns what the framework returns for a loaded library
-    (torch.ops for PyTorch, the op module for TensorFlow)."""
+def load(path: Path | str, **options):
+    """Check and load an artifact; returns what the framework returns for a loaded library:
+    torch.ops for PyTorch, the op module for TensorFlow, onnxruntime.SessionOptions with the
+    library registered for ONNX Runtime (pass session_options= to register into yours)."""
     mpath = manifest_path(path)
     manifest = read_manifest(mpath)
     folder = mpath.parent
     verify_files(manifest, folder)
     check_framework(manifest)
     library = str((folder / manifest["library"]).resolve())
-    return FRAMEWORKS[manifest["framework"]["name"]][1](library)
+    return FRAMEWORKS[manifest["framework"]["name"]][1](library, **options)
 
 
 def library_path(path: Path | str) -> str:

@@ -111,6 +111,7 @@ def run_in_child(manifest_path: str, spec: dict) -> None:
 class Report:
     rows: list[dict] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[dict]:
@@ -121,7 +122,8 @@ class Report:
 
     def to_json(self) -> dict:
         return {"passed": len(self.rows) - len(self.failed), "failed": len(self.failed),
-                "errors": self.fatal, "results": self.rows}
+                "errors": self.fatal, "results": self.rows,
+                "skipped": [{"framework": n, "reason": why} for n, why in self.skipped.items()]}
 
     def print_table(self) -> None:
         header = ["op", "framework", "vector", "types", "result", "max error"]
@@ -139,19 +141,33 @@ class Report:
             print(log.style(f"{r['op']} [{r['framework']}] {r['vector']}: {r['why']}", "red"))
         for message in self.fatal:
             print(log.style(message, "red"))
+        for name in self.skipped:
+            print(log.style(f"{name}: skipped (not built here)", "yellow"))
         print(f"{len(self.rows) - len(self.failed)} passed, {len(self.failed)} failed")
 
 
-def artifact_dirs(out_dir: Path, release_id: str, names: list[str]) -> dict[str, Path]:
-    found = {}
+def artifact_dirs(out_dir: Path, release_id: str, names: list[str], explicit: bool
+                  ) -> tuple[dict[str, Path], dict[str, str]]:
+    """Artifact folders per framework. A framework only listed in the recipe whose artifact is
+    absent (its SDK was missing at build time) is skipped with the reason; one asked for with
+    --framework must be there."""
+    found, skipped = {}, {}
     for name in names:
         folder = out_dir / release_id / name
-        if not (folder / runtime.MANIFEST).is_file():
-            raise UserError(f"no {name} artifact for release {release_id} in {out_dir} "
-                            f"(looked for {folder / runtime.MANIFEST}); run `opforge build` "
-                            f"with the same --release and --out first")
-        found[name] = folder
-    return found
+        if (folder / runtime.MANIFEST).is_file():
+            found[name] = folder
+            continue
+        why = (f"no {name} artifact for release {release_id} in {out_dir} (looked for "
+               f"{folder / runtime.MANIFEST}); run `opforge build` with the same --release "
+               f"and --out first")
+        if explicit:
+            raise UserError(why)
+        skipped[name] = why
+    if not found:
+        raise UserError("nothing to test: " + "; ".join(skipped.values()))
+    for name, why in skipped.items():
+        log.warn(f"skipping {name}: {why}")
+    return found, skipped
 
 
 def run_framework(name: str, folder: Path, spec_file: Path, report: Report) -> None:
@@ -185,11 +201,12 @@ def run_all(recipe, release, names: list[str] | None, out_dir: Path | None) -> R
     from .build import default_out_dir, select_frameworks
 
     selected = [fw.name for fw in select_frameworks(recipe, names)]
-    folders = artifact_dirs((out_dir or default_out_dir(recipe)).resolve(), release.id, selected)
+    folders, skipped = artifact_dirs((out_dir or default_out_dir(recipe)).resolve(), release.id,
+                                     selected, explicit=bool(names))
     spec = spec_for(recipe)
     if not any(op["tests"] for op in spec["ops"]):
         raise UserError(f"{recipe.path} has no test vectors: add [[ops.tests]] to an op")
-    report = Report()
+    report = Report(skipped=skipped)
     with tempfile.TemporaryDirectory(prefix="opforge-test-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec), "utf-8")

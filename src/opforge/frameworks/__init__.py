@@ -57,8 +57,12 @@ class Framework(Protocol):
     triton_loading: str  # how Triton loads its libraries (for docs and packaging)
     glue_template: str  # template under templates/ that makes the framework's glue.cc
 
-    def probe_code(self) -> str:
-        """Python source run in a child process; prints a Toolchain as JSON on stdout."""
+    abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
+    exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
+    compatibility: str  # "exact": load only into the built version; "at-least": or newer
+
+    def detect(self) -> Toolchain:
+        """What this environment offers to build against; ToolchainError when nothing."""
 
     def check_release(self, release: Release) -> None:
         """Raise ReleaseError when the release cannot carry this framework at all."""
@@ -71,9 +75,9 @@ class Framework(Protocol):
 
 
 def registry() -> dict[str, Framework]:
-    from . import pytorch, tensorflow
+    from . import onnxruntime, pytorch, tensorflow
 
-    return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER)}
+    return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER, onnxruntime.ADAPTER)}
 
 
 def get(name: str) -> Framework:
@@ -103,7 +107,7 @@ def installed_distribution(fw: Framework) -> metadata.Distribution | None:
     return None
 
 
-def _probe_key(fw: Framework, dist: metadata.Distribution) -> str:
+def _probe_key(fw: Framework, dist: metadata.Distribution, probe_code: str) -> str:
     # The dist-info folder changes whenever the distribution is reinstalled or upgraded.
     record = Path(str(getattr(dist, "_path", "") or dist.locate_file("")))
     try:
@@ -111,11 +115,11 @@ def _probe_key(fw: Framework, dist: metadata.Distribution) -> str:
     except OSError:
         stamp = 0
     raw = json.dumps([fw.name, sys.executable, dist.metadata["Name"], dist.version, str(record),
-                      stamp, fw.probe_code()])
+                      stamp, probe_code])
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def detect(fw: Framework) -> Toolchain:
+def probe_installed(fw: Framework, probe_code: str) -> Toolchain:
     """Probe the installed framework (in a child process), cached per installation.
 
     The probe imports the framework, which costs seconds (TensorFlow's flags ~2.3 s); the
@@ -127,7 +131,7 @@ def detect(fw: Framework) -> Toolchain:
             f"{fw.title} is not installed in this environment ({sys.executable}); "
             f"looked for the distributions {', '.join(fw.distributions)}. Install it with "
             f"{fw.install_hint}, or build inside the NGC container of the release.")
-    key = _probe_key(fw, dist)
+    key = _probe_key(fw, dist, probe_code)
     cached = cache_dir() / "probes" / f"{fw.name}-{key}.json"
     if cached.is_file():
         try:
@@ -135,7 +139,7 @@ def detect(fw: Framework) -> Toolchain:
         except (ValueError, TypeError):
             pass  # a stale or torn cache entry: probe again
     log.detail(f"probing {fw.title} {dist.version} (cached afterwards)")
-    result = proc.run([sys.executable, "-c", fw.probe_code()], timeout=PROBE_TIMEOUT_S,
+    result = proc.run([sys.executable, "-c", probe_code], timeout=PROBE_TIMEOUT_S,
                       echo=False, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     payload = [ln for ln in result.output.splitlines() if ln.startswith("{")]
     if result.returncode != 0 or not payload:
@@ -178,6 +182,15 @@ def version_matches(installed: str, pin: str) -> bool:
     return True
 
 
+def version_not_newer(built: str, pin: str) -> bool:
+    """For libraries that negotiate the API at run time (ONNX Runtime): headers no newer than
+    the release's runtime, compared by major.minor (the ORT API version is the minor)."""
+    try:
+        return Version(built).release[:2] <= Version(pin).release[:2]
+    except InvalidVersion:
+        return False
+
+
 @dataclass(frozen=True)
 class VersionVerdict:
     framework: str
@@ -202,7 +215,10 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> Vers
             f"guess. Add it with --releases-file (a [[release]] with release = "
             f"\"{release.id}\" and {fw.pin_key} = \"...\" plus its sources), or build for what "
             f"is installed with --release local.")
-    if not version_matches(toolchain.version, pin.value):
+    matches = (version_not_newer(toolchain.version, pin.value)
+               if fw.compatibility == "at-least" else version_matches(toolchain.version,
+                                                                       pin.value))
+    if not matches:
         raise VersionMismatch(
             f"{fw.title} {toolchain.version} is installed, but Triton release {release.id} "
             f"ships {fw.title} {pin.value}; a library built here would not load there. "

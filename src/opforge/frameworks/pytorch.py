@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import Toolchain, probe_installed
+
 
 _PROBE = r"""
 import json, os, re, inspect
@@ -40,8 +42,12 @@ class PyTorch:
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     glue_template = "pytorch/glue.cc.j2"
 
-    def probe_code(self) -> str:
-        return _PROBE
+    abi_sensitive = True
+    exported_symbols = ()
+    compatibility = "exact"
+
+    def detect(self) -> Toolchain:
+        return probe_installed(self, _PROBE)
 
     def check_release(self, release) -> None:
         return None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import Toolchain, probe_installed
+
 from ..errors import ReleaseError
 
 _PROBE = r"""
@@ -61,8 +63,12 @@ class TensorFlow:
                       "(TensorFlow backend)")
     glue_template = "tensorflow/glue.cc.j2"
 
-    def probe_code(self) -> str:
-        return _PROBE
+    abi_sensitive = True
+    exported_symbols = ()
+    compatibility = "exact"
+
+    def detect(self) -> Toolchain:
+        return probe_installed(self, _PROBE)
 
     def check_release(self, release) -> None:
         backend = release.pin("tensorflow_backend").value

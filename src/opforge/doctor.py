@@ -1,0 +1,99 @@
+"""`opforge doctor`: what this machine can build, and for which releases."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from importlib import metadata
+
+from . import build, frameworks, proc, releases, sdk
+from .errors import OpforgeError
+
+
+def _version_line(args: list[str]) -> str | None:
+    try:
+        result = proc.run(args, echo=False, timeout=30)
+    except OpforgeError:
+        return None
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    return (lines[-1] if "nvcc" in args[0] else lines[0]) if result.returncode == 0 and lines else None
+
+
+def report(matrix: dict[str, releases.Release]) -> dict:
+    out: dict = {"python": sys.executable, "frameworks": {}, "sdks": {}, "tools": {},
+                 "buildable": {}}
+    for name, fw in frameworks.registry().items():
+        entry: dict = {"installed": None}
+        dist = frameworks.installed_distribution(fw)
+        if dist is not None:
+            entry["installed"] = {"distribution": dist.metadata["Name"], "version": dist.version}
+        try:
+            tc = fw.detect()
+            entry["toolchain"] = {"version": tc.version, "location": tc.location,
+                                  "cxx_standard": tc.cxx_standard, "cxx11_abi": tc.cxx11_abi}
+            entry["can_build"] = True
+        except OpforgeError as exc:
+            entry["can_build"] = False
+            entry["why_not"] = exc.message
+        out["frameworks"][name] = entry
+        if entry["can_build"]:
+            tc_version = entry["toolchain"]["version"]
+            fit = []
+            for release in matrix.values():
+                try:
+                    fw.check_release(release)
+                    frameworks.check_version(fw, frameworks.Toolchain(
+                        name, tc_version, "", [], [], [], 17, 1), release)
+                except OpforgeError:
+                    continue
+                fit.append(release.id)
+            out["buildable"][name] = ["local"] + fit
+    found = sdk.find_onnxruntime()
+    out["sdks"]["onnxruntime"] = (found.to_json() if isinstance(found, sdk.SdkLocation)
+                                  else {"missing": sdk.missing_message(found, None)})
+    try:
+        tools = build.find_build_tools()
+        out["tools"] = tools.to_json()
+    except OpforgeError as exc:
+        out["tools"] = {"error": exc.message}
+    nvcc = shutil.which("nvcc")
+    out["tools"]["nvcc"] = nvcc
+    out["tools"]["nvcc_version"] = _version_line([nvcc, "--version"]) if nvcc else None
+    return out
+
+
+def print_report(data: dict) -> None:
+    from . import log
+
+    print(log.style("frameworks", "bold"))
+    for name, fw in data["frameworks"].items():
+        have = fw["installed"]["version"] if fw["installed"] else "not installed"
+        if fw["can_build"]:
+            tc = fw["toolchain"]
+            state = log.style("can build", "green") + (
+                f" (against {tc['version']}, C++{tc['cxx_standard']}, "
+                f"_GLIBCXX_USE_CXX11_ABI={tc['cxx11_abi']})")
+        else:
+            state = log.style("cannot build", "yellow") + f": {fw['why_not']}"
+        print(f"  {name:<12} {have:<14} {state}")
+    print(log.style("SDKs", "bold"))
+    for name, entry in data["sdks"].items():
+        if "missing" in entry:
+            print(f"  {name:<12} {log.style('missing', 'yellow')}: {entry['missing']}")
+        else:
+            print(f"  {name:<12} {entry['version']} at {entry['root']} (found by "
+                  f"{entry['found_by']}, C API {entry['api_version']})")
+    print(log.style("tools", "bold"))
+    tools = data["tools"]
+    for key in ("cmake", "ninja", "compiler"):
+        if key in tools:
+            extra = tools.get(f"{key}_version", "")
+            print(f"  {key:<12} {tools[key]}  {extra}")
+    if "error" in tools:
+        print(f"  {log.style(tools['error'], 'red')}")
+    print(f"  {'nvcc':<12} {tools['nvcc'] or 'not found: CUDA kernels cannot be built'}  "
+          f"{tools['nvcc_version'] or ''}")
+    print(log.style("buildable here (framework: releases whose pin the installed version "
+                    "satisfies)", "bold"))
+    for name, ids in data["buildable"].items():
+        print(f"  {name:<12} {', '.join(ids)}")

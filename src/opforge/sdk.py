@@ -1,0 +1,198 @@
+"""Framework SDKs that PyPI wheels do not carry (ONNX Runtime C headers, TensorRT).
+
+Found the ways users have them, in this order, each rejected candidate remembered for the
+error message:
+  1. the environment variable (ONNXRUNTIME_ROOT=/path/with/include),
+  2. well-known install paths (/opt/onnxruntime, /usr/local/onnxruntime, the NGC layout),
+  3. opforge's SDK cache, filled by `opforge sdk fetch NAME VERSION`: the official release
+     archive, checked against a pinned sha256 (data/sdks.toml, or --sha256), kept only when
+     it matches; once cached it works offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from . import log
+from .errors import ToolchainError, UserError
+
+WELL_KNOWN = {
+    "onnxruntime": ["/opt/onnxruntime", "/usr/local/onnxruntime", "/usr/local",
+                    "/usr"],
+}
+
+
+@dataclass(frozen=True)
+class SdkLocation:
+    name: str
+    root: Path
+    include_dir: Path
+    version: str
+    api_version: int | None
+    how: str  # "ONNXRUNTIME_ROOT", "well-known path", "opforge cache"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "root": str(self.root), "include_dir": str(self.include_dir),
+                "version": self.version, "api_version": self.api_version, "found_by": self.how}
+
+
+@dataclass
+class SdkMissing:
+    name: str
+    tried: list[str] = field(default_factory=list)
+
+
+@cache
+def catalogue() -> dict:
+    return tomllib.loads(resources.files("opforge").joinpath("data/sdks.toml").read_text("utf-8"))
+
+
+def cache_root() -> Path:
+    from .frameworks import cache_dir
+
+    return cache_dir() / "sdk"
+
+
+def _ort_include(root: Path) -> Path | None:
+    for candidate in (root / "include", root / "include/onnxruntime/core/session",
+                      root / "include/onnxruntime", root):
+        if (candidate / "onnxruntime_c_api.h").is_file():
+            return candidate
+    return None
+
+
+def ort_api_version(include_dir: Path) -> int | None:
+    text = (include_dir / "onnxruntime_c_api.h").read_text("utf-8", errors="replace")
+    match = re.search(r"^#define ORT_API_VERSION (\d+)", text, re.M)
+    return int(match[1]) if match else None
+
+
+def _ort_location(root: Path, how: str) -> SdkLocation | None:
+    include = _ort_include(root)
+    if include is None:
+        return None
+    api = ort_api_version(include)
+    version_file = root / "VERSION_NUMBER"
+    version = version_file.read_text().strip() if version_file.is_file() else (
+        f"1.{api}" if api else "")
+    return SdkLocation("onnxruntime", root, include, version, api, how)
+
+
+def find_onnxruntime() -> SdkLocation | SdkMissing:
+    missing = SdkMissing("onnxruntime")
+    env = catalogue()["onnxruntime"]["env"]
+    if os.environ.get(env):
+        root = Path(os.environ[env])
+        found = _ort_location(root, f"${env}")
+        if found:
+            return found
+        missing.tried.append(f"${env}={root} (no onnxruntime_c_api.h under include/)")
+    for path in WELL_KNOWN["onnxruntime"]:
+        found = _ort_location(Path(path), "well-known path")
+        if found:
+            return found
+    missing.tried.append(", ".join(WELL_KNOWN["onnxruntime"]))
+    cached = sorted(cache_root().glob("onnxruntime-*"), reverse=True) if cache_root().is_dir() else []
+    for root in cached:
+        found = _ort_location(root, "opforge cache")
+        if found:
+            return found
+    missing.tried.append(f"the opforge cache {cache_root()}")
+    return missing
+
+
+def missing_message(missing: SdkMissing, version_hint: str | None) -> str:
+    entry = catalogue()[missing.name]
+    fetch = f"`opforge sdk fetch {missing.name} {version_hint or 'VERSION'}`"
+    return (f"the {entry['title']} C/C++ headers were not found (the PyPI wheel has none); "
+            f"looked at {'; '.join(missing.tried)}. Set {entry['env']} to an unpacked official "
+            f"release (the folder holding include/), or run {fetch} to download and verify "
+            f"it into the cache.")
+
+
+# --- fetch ---------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(url: str, dest: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done, next_report = 0, 0.0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if total and done / total >= next_report:
+                    log.progress("download", f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+                    next_report += 0.25
+    except (urllib.error.URLError, OSError) as exc:
+        raise ToolchainError(f"downloading {url} failed: {exc}. Without network access, "
+                             f"download the archive elsewhere and set the SDK's environment "
+                             f"variable to its unpacked folder.") from None
+
+
+def fetch(name: str, version: str, url: str | None = None, sha256: str | None = None) -> SdkLocation:
+    """Download, verify and unpack an SDK release archive into the cache (idempotent)."""
+    entries = catalogue()
+    if name not in entries:
+        raise UserError(f"opforge cannot fetch {name!r}; it knows {', '.join(entries)}")
+    entry = entries[name]
+    dest = cache_root() / f"{name}-{version}"
+    if dest.is_dir():
+        found = _ort_location(dest, "opforge cache")
+        if found:
+            log.info(f"{entry['title']} {version} is already in the cache: {dest}")
+            return found
+    pinned = entry.get("sha256", {}).get(version)
+    expected = (sha256 or (pinned or {}).get("sha256") or "").lower()
+    if not expected:
+        known = ", ".join(entry.get("sha256", {})) or "none"
+        raise UserError(f"no pinned sha256 for {entry['title']} {version} (pinned: {known}); "
+                        f"pass --sha256 with the checksum from the release page so the "
+                        f"download can be verified")
+    url = url or entry["url"].format(version=version)
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=cache_root()) as tmp:
+        archive = Path(tmp) / "archive.tgz"
+        log.info(f"downloading {url}")
+        _download(url, archive)
+        actual = sha256_of(archive)
+        if actual != expected:
+            raise ToolchainError(f"checksum mismatch for {url}: got sha256 {actual}, expected "
+                                 f"{expected}; the download was discarded and nothing was "
+                                 f"kept")
+        unpacked = Path(tmp) / "unpacked"
+        with tarfile.open(archive) as tar:
+            tar.extractall(unpacked, filter="data")
+        roots = [p for p in unpacked.iterdir() if p.is_dir()]
+        root = roots[0] if len(roots) == 1 and not (unpacked / "include").is_dir() else unpacked
+        if _ort_location(root, "opforge cache") is None:
+            raise ToolchainError(f"{url} does not contain include/onnxruntime_c_api.h; nothing "
+                                 f"was kept")
+        if not (root / "VERSION_NUMBER").is_file():
+            (root / "VERSION_NUMBER").write_text(version + "\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        root.rename(dest)
+    log.info(f"verified sha256 {expected[:16]}... and unpacked to {dest}")
+    found = _ort_location(dest, "opforge cache")
+    assert found is not None
+    return found
