@@ -74,6 +74,23 @@ class Framework(Protocol):
         """Run the op in-process with numpy inputs; return numpy outputs by name."""
 
 
+class WheelFramework:
+    """Defaults for a framework whose headers and libraries come with its Python wheel
+    (PyTorch, TensorFlow): found by a cached probe in a child process, C++ types cross the
+    library boundary (so the ABI flag matters), loaded only into the version built against."""
+
+    abi_sensitive = True
+    exported_symbols: tuple[str, ...] = ()
+    compatibility = "exact"
+    probe: str  # Python source printing a Toolchain as JSON
+
+    def detect(self) -> Toolchain:
+        return probe_installed(self, self.probe)  # type: ignore[arg-type]
+
+    def check_release(self, release: Release) -> None:
+        return None
+
+
 def registry() -> dict[str, Framework]:
     from . import onnxruntime, pytorch, tensorflow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import Toolchain, probe_installed
+from . import WheelFramework
 
 
 _PROBE = r"""
@@ -29,11 +29,7 @@ print(json.dumps({
 }))
 """
 
-_TORCH_DTYPES = {"float16": "float16", "float32": "float32", "float64": "float64",
-                 "int32": "int32", "int64": "int64"}
-
-
-class PyTorch:
+class PyTorch(WheelFramework):
     name = "pytorch"
     title = "PyTorch"
     pin_key = "pytorch"
@@ -41,16 +37,7 @@ class PyTorch:
     install_hint = "pip install 'opforge[pytorch]'"
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     glue_template = "pytorch/glue.cc.j2"
-
-    abi_sensitive = True
-    exported_symbols = ()
-    compatibility = "exact"
-
-    def detect(self) -> Toolchain:
-        return probe_installed(self, _PROBE)
-
-    def check_release(self, release) -> None:
-        return None
+    probe = _PROBE
 
     def op_identity(self, recipe, op) -> str:
         return f"{recipe.package.namespace}::{op.name}"

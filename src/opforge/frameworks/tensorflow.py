@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import Toolchain, probe_installed
+from . import WheelFramework
 
 from ..errors import ReleaseError
 
@@ -53,7 +53,7 @@ def python_name(op_name: str) -> str:
     return re.sub(r"_+", "_", name).lower()
 
 
-class TensorFlow:
+class TensorFlow(WheelFramework):
     name = "tensorflow"
     title = "TensorFlow"
     pin_key = "tensorflow"
@@ -62,13 +62,7 @@ class TensorFlow:
     triton_loading = ("model_operations { op_library_filename } in config.pbtxt, or LD_PRELOAD "
                       "(TensorFlow backend)")
     glue_template = "tensorflow/glue.cc.j2"
-
-    abi_sensitive = True
-    exported_symbols = ()
-    compatibility = "exact"
-
-    def detect(self) -> Toolchain:
-        return probe_installed(self, _PROBE)
+    probe = _PROBE
 
     def check_release(self, release) -> None:
         backend = release.pin("tensorflow_backend").value
