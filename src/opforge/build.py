@@ -35,11 +35,12 @@ class BuildTools:
     cmake_version: str
     compiler: Path
     compiler_version: str
+    ninja_version: str = ""
 
     def to_json(self) -> dict:
         return {"cmake": str(self.cmake), "cmake_version": self.cmake_version,
-                "ninja": str(self.ninja), "compiler": str(self.compiler),
-                "compiler_version": self.compiler_version}
+                "ninja": str(self.ninja), "ninja_version": self.ninja_version,
+                "compiler": str(self.compiler), "compiler_version": self.compiler_version}
 
 
 @dataclass
@@ -137,12 +138,6 @@ def raise_all(problems: list[BaseException]) -> None:
     raise problems[0]
 
 
-def _first_line(args: list[str]) -> str:
-    result = proc.run(args, echo=False, timeout=30)
-    lines = result.output.strip().splitlines()
-    return lines[0] if result.returncode == 0 and lines else ""
-
-
 def find_build_tools() -> BuildTools:
     cmake = proc.find_program("cmake", env_var="OPFORGE_CMAKE", module="cmake")
     ninja = proc.find_program("ninja", env_var="OPFORGE_NINJA", module="ninja")
@@ -150,8 +145,11 @@ def find_build_tools() -> BuildTools:
     if not cxx:
         raise ToolchainError("no C++ compiler found: set CXX or install g++ "
                              "(apt-get install g++)")
-    return BuildTools(cmake, ninja, _first_line([str(cmake), "--version"]),
-                      Path(cxx), _first_line([cxx, "--version"]))
+    def first(args: list) -> str:
+        return (proc.output_lines(args) or [""])[0]
+
+    return BuildTools(cmake, ninja, first([cmake, "--version"]), Path(cxx),
+                      first([cxx, "--version"]), first([ninja, "--version"]))
 
 
 def _stamp_matches(binary_dir: Path, stamp: dict) -> bool:

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from importlib import metadata
 
 from . import build, frameworks, proc, releases, sdk
 from .errors import OpforgeError
-
-
-def _version_line(args: list[str]) -> str | None:
-    try:
-        result = proc.run(args, echo=False, timeout=30)
-    except OpforgeError:
-        return None
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    return (lines[-1] if "nvcc" in args[0] else lines[0]) if result.returncode == 0 and lines else None
 
 
 def report(matrix: dict[str, releases.Release]) -> dict:
@@ -58,7 +48,8 @@ def report(matrix: dict[str, releases.Release]) -> dict:
         out["tools"] = {"error": exc.message}
     nvcc = shutil.which("nvcc")
     out["tools"]["nvcc"] = nvcc
-    out["tools"]["nvcc_version"] = _version_line([nvcc, "--version"]) if nvcc else None
+    nvcc_lines = proc.output_lines([nvcc, "--version"]) if nvcc else []
+    out["tools"]["nvcc_version"] = nvcc_lines[-1] if nvcc_lines else None  # "Build cuda_..."
     return out
 
 

@@ -69,6 +69,15 @@ def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
     return Result(argv, returncode, "".join(lines))
 
 
+def output_lines(args: Sequence[str | os.PathLike]) -> list[str]:
+    """The non-empty output lines of a quick query (`tool --version`); [] when it fails."""
+    try:
+        result = run(args, echo=False, timeout=30)
+    except ToolchainError:
+        return []
+    return [ln for ln in result.output.splitlines() if ln.strip()] if result.returncode == 0 else []
+
+
 def _bundled_script(name: str) -> Path | None:
     """The copy a PyPI wheel (cmake, ninja) installed next to this interpreter."""
     scripts = Path(sysconfig.get_path("scripts"))

@@ -474,7 +474,7 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
                                                  f"ops[{seen[op.name]}]"))
         seen.setdefault(op.name, i)
         problems += _check_op(op, ("ops", i), path.parent, devices)
-    if problems:
+    if problems or model is None:  # model is None only when problems were found
         lines = _Lines(text)
         details = []
         for loc, message in sorted(problems, key=lambda p: (lines.find(p[0]) or 0)):
@@ -483,5 +483,4 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
             details.append(f"{where}: {_dotted(loc)}: {message}")
         noun = "problem" if len(details) == 1 else "problems"
         raise RecipeError(f"recipe {path} has {len(details)} {noun}", details=details)
-    assert model is not None
     return LoadedRecipe(model, path.resolve())

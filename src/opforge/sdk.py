@@ -11,7 +11,6 @@ error message:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import log
+from .runtime import sha256_file
 from .errors import ToolchainError, UserError
 
 WELL_KNOWN = {
@@ -125,14 +125,6 @@ def missing_message(missing: SdkMissing, version_hint: str | None) -> str:
 # --- fetch ---------------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _download(url: str, dest: Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
@@ -175,7 +167,7 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
         archive = Path(tmp) / "archive.tgz"
         log.info(f"downloading {url}")
         _download(url, archive)
-        actual = sha256_of(archive)
+        actual = sha256_file(archive)
         if actual != expected:
             raise ToolchainError(f"checksum mismatch for {url}: got sha256 {actual}, expected "
                                  f"{expected}; the download was discarded and nothing was "
@@ -193,6 +185,5 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
         shutil.rmtree(dest, ignore_errors=True)
         root.rename(dest)
     log.info(f"verified sha256 {expected[:16]}... and unpacked to {dest}")
-    found = _ort_location(dest, "opforge cache")
-    assert found is not None
-    return found
+    return SdkLocation("onnxruntime", dest, dest / "include", version,
+                       ort_api_version(dest / "include"), "opforge cache")
