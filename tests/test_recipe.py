@@ -71,8 +71,8 @@ def test_shipped_example_is_valid():
     ('default = 1.0', 'default = "x"', ["ops[0].attrs[0].default: 'x' is not a valid float"]),
     # enumerations
     ('frameworks = ["pytorch"]', 'frameworks = ["pytorh"]',
-     ["target.frameworks[0]: 'pytorh' is not allowed; expected 'pytorch', 'tensorflow' or "
-      "'onnxruntime'"]),
+     ["target.frameworks[0]: 'pytorh' is not allowed; expected 'pytorch', 'tensorflow', "
+      "'onnxruntime' or 'tensorrt'"]),
     ('T = ["float32"]', 'T = ["float8"]', ["ops[0].types.T[0]: 'float8' is not allowed"]),
     ('name = "AddSub"', 'name = "addSub"', ["ops[0].name: 'addSub' must be a CamelCase "
                                             "identifier"]),

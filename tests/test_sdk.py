@@ -98,7 +98,8 @@ def test_unreachable_download_is_a_clear_error(tmp_path):
 
 
 def no_sdk_env(tmp_path) -> dict:
-    return {"ONNXRUNTIME_ROOT": str(tmp_path / "empty"), "OPFORGE_CACHE_DIR": str(tmp_path)}
+    return {"ONNXRUNTIME_ROOT": str(tmp_path / "empty"), "TENSORRT_ROOT": str(tmp_path / "empty"),
+            "OPFORGE_CACHE_DIR": str(tmp_path)}
 
 
 def test_missing_headers_are_named_with_both_fixes(tmp_path):
@@ -118,5 +119,8 @@ def test_doctor_json_reports_the_missing_sdk(tmp_path):
     data = json.loads(result.stdout)
     assert "ONNX Runtime C/C++ headers were not found" in data["sdks"]["onnxruntime"]["missing"]
     assert data["frameworks"]["onnxruntime"]["can_build"] is False
-    assert set(data["frameworks"]) == {"pytorch", "tensorflow", "onnxruntime"}
+    assert set(data["frameworks"]) == {"pytorch", "tensorflow", "onnxruntime", "tensorrt"}
+    assert "TensorRT headers were not found" in data["sdks"]["tensorrt"]["missing"]
+    assert data["frameworks"]["tensorrt"]["can_build"] is False
+    assert "cuda" in data and "can_build" in data["cuda"]
     assert data["tools"]["cmake"]

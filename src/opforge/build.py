@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, codegen, frameworks, log, proc
+from . import __version__, codegen, cuda, frameworks, log, proc
 from .errors import BuildError, OpforgeError, ToolchainError, UserError
 from .frameworks import Framework, Toolchain, VersionVerdict
 from .recipe import LoadedRecipe
@@ -62,6 +62,9 @@ class BuildPlan:
     builds: dict[str, FrameworkBuild] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # framework -> why it was not built
     tools: BuildTools | None = None
+    nvcc: cuda.Nvcc | None = None  # set when devices include cuda
+    archs: cuda.ArchPlan | None = None
+    compile_only: bool = False  # compile and link, publish nothing
 
     @property
     def gen_dir(self) -> Path:
@@ -95,10 +98,46 @@ def select_frameworks(recipe: LoadedRecipe, names: list[str] | None) -> list[Fra
     return [frameworks.get(n) for n in declared]
 
 
-def check_devices(devices: list[str]) -> None:
-    if "cuda" in devices:
-        raise UserError("target.devices includes 'cuda', which this version of opforge does "
-                        "not build yet (CPU kernels only); remove 'cuda' from target.devices")
+def plan_cuda(plan: BuildPlan, arch_override: list[str] | None) -> None:
+    """nvcc, its version against the release's CUDA, and the architectures to compile."""
+    plan.nvcc = cuda.find_nvcc()
+    target = plan.recipe.model.target
+    if arch_override:
+        where = "--cuda-arch"
+    elif target.cuda_archs:
+        arch_override, where = target.cuda_archs, f"target.cuda_archs of {plan.recipe.path}"
+    else:
+        where = ""
+    plan.archs = cuda.plan_archs(plan.release, plan.nvcc, arch_override, where)
+    log.detail(f"nvcc {plan.nvcc.version} ({plan.nvcc.path}); SASS "
+               f"{', '.join('sm_' + a for a in plan.archs.archs)}, PTX compute_{plan.archs.ptx}")
+    log.detail(f"architectures: {plan.archs.why.split(' (')[0]}")
+
+
+def check_cuda_support(plan: BuildPlan, explicit: bool) -> dict[str, list[str]]:
+    """The extra libraries each framework's CUDA glue links. A framework whose installation
+    cannot make a working CUDA library is skipped loudly (an error with --framework); with
+    compile_only its glue is compiled anyway where its headers allow."""
+    libraries, problems = {}, []
+    for name, fb in list(plan.builds.items()):
+        support = fb.framework.cuda_support(fb.toolchain)
+        if not support.problem:
+            libraries[name] = support.libraries
+        elif plan.compile_only and support.compiles:
+            log.warn(f"{name}: {support.problem}; compiling its CUDA glue anyway "
+                     f"(--compile-only)")
+            libraries[name] = support.libraries
+        elif explicit and not plan.compile_only:
+            problems.append(ToolchainError(f"{name}: {support.problem}"))
+        else:
+            plan.skipped[name] = support.problem
+            del plan.builds[name]
+            log.warn(f"skipping {name}: {support.problem}")
+    raise_all(problems)
+    if not plan.builds:
+        raise ToolchainError("no framework of the recipe can build CUDA ops here",
+                             details=[f"{n}: {why}" for n, why in plan.skipped.items()])
+    return libraries
 
 
 def detect_toolchains(selected: list[Framework], explicit: bool
@@ -160,7 +199,8 @@ def _stamp_matches(binary_dir: Path, stamp: dict) -> bool:
 
 
 def configure(tools: BuildTools, source: Path, binary: Path, stamp: dict,
-              definitions: dict[str, str], init_cache: Path | None = None) -> bool:
+              definitions: dict[str, str], init_cache: Path | None = None,
+              env: dict[str, str] | None = None) -> bool:
     """Run CMake's configure step when needed; True when it ran."""
     stamp = {**stamp, "definitions": definitions}
     if _stamp_matches(binary, stamp) and (binary / "build.ninja").is_file():
@@ -175,7 +215,7 @@ def configure(tools: BuildTools, source: Path, binary: Path, stamp: dict,
     if init_cache is not None:
         args[1:1] = ["-C", str(init_cache)]
     args += [f"-D{k}={v}" for k, v in definitions.items()]
-    result = proc.run(args)
+    result = proc.run(args, env=env)
     if result.returncode != 0:
         raise BuildError(f"CMake could not configure {source}", details=_tail(result.output))
     (binary / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True), "utf-8")
@@ -218,10 +258,22 @@ def compile_project(tools: BuildTools, binary: Path, label: str) -> int:
     return compiled
 
 
-def stamp_for(tools: BuildTools, toolchain: Toolchain | None) -> dict:
-    return {"opforge": __version__, "tools": tools.to_json(),
+def stamp_for(plan: BuildPlan, toolchain: Toolchain | None) -> dict:
+    return {"opforge": __version__, "tools": plan.tools.to_json(),
             "toolchain": toolchain.to_json() if toolchain else None,
-            "env": {k: os.environ.get(k, "") for k in ("CXXFLAGS", "LDFLAGS", "CPPFLAGS")}}
+            "nvcc": plan.nvcc.to_json() if plan.nvcc else None,
+            "env": {k: os.environ.get(k, "") for k in ("CXXFLAGS", "LDFLAGS", "CPPFLAGS",
+                                                        "CUDAFLAGS")}}
+
+
+def cuda_definitions(plan: BuildPlan, kernels: bool) -> dict[str, str]:
+    if plan.nvcc is None:
+        return {}
+    if kernels:
+        return {"CMAKE_CUDA_COMPILER": str(plan.nvcc.path),
+                "CMAKE_CUDA_HOST_COMPILER": str(plan.tools.compiler),
+                "CMAKE_CUDA_ARCHITECTURES": plan.archs.cmake}
+    return {"CUDAToolkit_ROOT": str(plan.nvcc.root)}
 
 
 def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
@@ -234,8 +286,9 @@ def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
         raise BuildError("the selected frameworks disagree on _GLIBCXX_USE_CXX11_ABI "
                          f"({', '.join(f'{n}={b.toolchain.cxx11_abi}' for n, b in plan.builds.items())}); "
                          "build them separately with --framework")
-    configure(tools, generated.kernels_dir, binary, stamp_for(tools, None),
-              {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release"})
+    configure(tools, generated.kernels_dir, binary, stamp_for(plan, None),
+              {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release",
+               **cuda_definitions(plan, kernels=True)})
     compile_project(tools, binary, "kernels")
     return binary / "libopforge_kernels.a"
 
@@ -245,8 +298,9 @@ def compile_framework(plan: BuildPlan, generated: codegen.Generated, fb: Framewo
     tools = plan.tools
     source = generated.framework_dirs[fb.framework.name]
     binary = plan.cmake_dir / fb.framework.name
-    configure(tools, source, binary, stamp_for(tools, fb.toolchain),
-              {"OPFORGE_KERNELS_LIB": str(kernels_lib)}, init_cache=source / "init-cache.cmake")
+    configure(tools, source, binary, stamp_for(plan, fb.toolchain),
+              {"OPFORGE_KERNELS_LIB": str(kernels_lib), **cuda_definitions(plan, kernels=False)},
+              init_cache=source / "init-cache.cmake")
     fb.compiled = compile_project(tools, binary, fb.framework.name)
     fb.library = binary / f"lib{codegen.library_target(plan.recipe, fb.framework)}.so"
     if not fb.library.is_file():
@@ -272,12 +326,14 @@ class BuildResult:
 
 
 def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | None = None,
-          out_dir: Path | None = None, build_dir: Path | None = None) -> BuildResult:
+          out_dir: Path | None = None, build_dir: Path | None = None,
+          cuda_archs: list[str] | None = None, compile_only: bool = False) -> BuildResult:
+    """Build every selected framework's library; with compile_only, compile and link them
+    (CUDA glue included, even for frameworks installed without CUDA) but publish nothing."""
     from . import package
 
     start = time.perf_counter()
     devices = list(recipe.model.target.devices)
-    check_devices(devices)
     selected = select_frameworks(recipe, framework_names)
     problems = []
     for fw in selected:
@@ -288,7 +344,7 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
     raise_all(problems)
     plan = BuildPlan(recipe, release, devices,
                      (build_dir or default_build_dir(recipe, release)).resolve(),
-                     (out_dir or default_out_dir(recipe)).resolve())
+                     (out_dir or default_out_dir(recipe)).resolve(), compile_only=compile_only)
     with log.step(f"toolchains for release {release.id}"):
         toolchains, plan.skipped = detect_toolchains(selected, explicit=bool(framework_names))
         selected = [fw for fw in selected if fw.name in toolchains]
@@ -303,8 +359,14 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
             log.detail(verdict.describe())
         raise_all(problems)
         plan.tools = find_build_tools()
+        cuda_libraries: dict[str, list[str]] = {}
+        if "cuda" in devices:
+            plan_cuda(plan, cuda_archs)
+            cuda_libraries = check_cuda_support(plan, explicit=bool(framework_names))
+            selected = [fw for fw in selected if fw.name in plan.builds]
     with log.step("generate glue and CMake projects"):
-        generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir)
+        generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir,
+                                     cuda=plan.archs, extra_libraries=cuda_libraries)
         log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
     with log.step("compile"):
         kernels_lib = compile_kernels(plan, generated)
@@ -312,6 +374,11 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
             futures = [pool.submit(compile_framework, plan, generated, fb, kernels_lib)
                        for fb in plan.builds.values()]
             raise_all([f.exception() for f in futures if f.exception() is not None])
+    if compile_only:
+        artifacts = [{"framework": n, "library": str(b.library), "published": False}
+                     for n, b in plan.builds.items()]
+        log.info(f"--compile-only: nothing published; libraries under {plan.cmake_dir}")
+        return BuildResult(plan, artifacts, time.perf_counter() - start)
     with log.step(f"publish artifacts to {plan.out_dir / release.id}"):
         artifacts = package.publish(plan)
     return BuildResult(plan, artifacts, time.perf_counter() - start)

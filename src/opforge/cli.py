@@ -68,6 +68,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="artifact folder (default: dist/ beside the recipe)")
     p.add_argument("--build-dir", type=Path,
                    help="build folder (default: build/<release>/ beside the recipe)")
+    p.add_argument("--cuda-arch", metavar="LIST", type=lambda v: [a for a in v.split(",") if a],
+                   help="GPU architectures for CUDA kernels, e.g. 80,90 (SASS for each, PTX "
+                   "for the last); default: target.cuda_archs, else the release's range")
+    p.add_argument("--compile-only", action="store_true",
+                   help="compile and link every library but publish nothing; CUDA glue is "
+                   "compiled even for frameworks installed without CUDA (a CPU-only torch), "
+                   "to check it on a machine without a GPU")
 
     p = sub.add_parser("test", help="run the recipe's test vectors against the built libraries",
                        description="Load each built library in a child process per framework "
@@ -175,12 +182,13 @@ def cmd_build(args) -> int:
     from . import build
 
     recipe, release = _load_recipe_and_release(args)
-    result = build.build(recipe, release, args.framework, args.out, args.build_dir)
+    result = build.build(recipe, release, args.framework, args.out, args.build_dir,
+                         cuda_archs=args.cuda_arch, compile_only=args.compile_only)
     if args.json:
         _print_json(result.to_json())
     else:
         for art in result.artifacts:
-            print(f"{art['framework']:<11} {art['version']:<14} {art['library']}")
+            print(f"{art['framework']:<11} {art.get('version', '-'):<14} {art['library']}")
         log.info(log.style(f"built {len(result.artifacts)} librar"
                            f"{'y' if len(result.artifacts) == 1 else 'ies'} in "
                            f"{result.seconds:.1f}s", "green"))

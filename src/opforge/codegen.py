@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
 from . import shapes
+from .cuda import ArchPlan
 from .frameworks import Framework, Toolchain
 from .recipe import LoadedRecipe, Op
 
@@ -29,6 +30,17 @@ _TORCH_SCALAR = {"float16": "c10::ScalarType::Half", "float32": "c10::ScalarType
                  "int64": "c10::ScalarType::Long"}
 _ONNX_ELEM = {"float16": "FLOAT16", "float32": "FLOAT", "float64": "DOUBLE", "int32": "INT32",
               "int64": "INT64"}
+_TRT_DTYPE = {"float16": "DataType::kHALF", "float32": "DataType::kFLOAT", "int32": "DataType::kINT32",
+              "int64": "DataType::kINT64"}  # TensorRT has no float64 tensors
+# attr type -> (plugin field type written, what a field may be, for error messages)
+_TRT_FIELDS = {
+    "int": ("PluginFieldType::kINT64", "one INT32 or INT64 value"),
+    "float": ("PluginFieldType::kFLOAT64", "one FLOAT32 or FLOAT64 value"),
+    "bool": ("PluginFieldType::kINT32", "one integer (0 or 1)"),
+    "string": ("PluginFieldType::kCHAR", "CHAR data"),
+    "int[]": ("PluginFieldType::kINT64", "INT32 or INT64 values"),
+    "float[]": ("PluginFieldType::kFLOAT64", "FLOAT32 or FLOAT64 values"),
+}
 _TF_DTYPE = {"float16": "half", "float32": "float", "float64": "double", "int32": "int32",
              "int64": "int64"}
 
@@ -106,6 +118,33 @@ def _ort_default(attr_type: str, value) -> str:
     return str(int(value or 0))
 
 
+def _trt_default(attr_type: str, value) -> str:
+    """An attribute default as the C++ initializer of the TensorRT plugin's field."""
+    if attr_type == "string":
+        return json.dumps(value or "")
+    if attr_type == "int[]":
+        return "{" + ", ".join(str(int(v)) for v in value or []) + "}"
+    if attr_type == "float[]":
+        return "{" + ", ".join(repr(float(v)) for v in value or []) + "}"
+    if attr_type == "float":
+        return repr(float(value or 0.0))
+    if attr_type == "bool":
+        return "1" if value else "0"
+    return str(int(value or 0))
+
+
+def trt_bindings(op: Op) -> list[list[str]]:
+    """Type-variable assignments TensorRT can carry, as DataType per input then output."""
+    from .frameworks.onnxruntime import bindings
+
+    rows = []
+    for b in bindings(op):
+        dtypes = [b.get(t.dtype, t.dtype) for t in (*op.inputs, *op.outputs)]
+        if all(d in _TRT_DTYPE for d in dtypes):
+            rows.append([_TRT_DTYPE[d] for d in dtypes])
+    return rows
+
+
 def _c_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -131,6 +170,8 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
                                     for d in rule.dims]}
             same_var = [i.name for i in op.inputs if var and i.dtype == var]
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
+            ctx["trt_source_input"] = index[same_var[0]] if same_var else -1
+            ctx["trt_dtype"] = _TRT_DTYPE.get(t.dtype, "")
         return ctx
 
     attrs = []
@@ -146,7 +187,10 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
                       "tf_cpp_type": tf_cpp, "has_default": has_default,
                       "default_text": _literal(a.type, a.default, "tf") if has_default else "",
                       "torch_arg": torch_arg, "tf_attr": _c_string(tf_attr),
-                      "ort_default": _ort_default(a.type, a.default)})
+                      "ort_default": _ort_default(a.type, a.default),
+                      "trt_default": _trt_default(a.type, a.default),
+                      "trt_field_type": _TRT_FIELDS[a.type][0],
+                      "trt_field_doc": _TRT_FIELDS[a.type][1]})
     inputs = [tensor(t, False) for t in op.inputs]
     outputs = [tensor(t, True) for t in op.outputs]
     # Attributes are keyword-only in torch (as they are attrs in TensorFlow): the schema
@@ -172,6 +216,7 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
                     for b in bindings(op)]
     return {
         "ort_bindings": ort_bindings,
+        "trt_bindings": trt_bindings(op),
         "name": op.name, "doc": op.doc, "types": op.types, "inputs": inputs,
         "outputs": outputs, "attrs": attrs, "type_groups": groups,
         "devices": [d for d in devices if op.kernel(d)],
@@ -199,7 +244,11 @@ def library_target(recipe: LoadedRecipe, fw: Framework) -> str:
 
 
 def generate(recipe: LoadedRecipe, frameworks: list[Framework],
-             toolchains: dict[str, Toolchain], devices: list[str], root: Path) -> Generated:
+             toolchains: dict[str, Toolchain], devices: list[str], root: Path,
+             cuda: ArchPlan | None = None,
+             extra_libraries: dict[str, list[str]] | None = None) -> Generated:
+    """Write the generated tree; `cuda` (the architectures) when devices include cuda,
+    `extra_libraries` per framework (e.g. libc10_cuda.so for PyTorch's CUDA glue)."""
     env = environment()
     package = {"name": recipe.package.name, "version": recipe.package.version,
                "ident": library_ident(recipe)}
@@ -209,18 +258,28 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
             "ops": ops, "uses_broadcast": any(o["rule"]["kind"] == "broadcast"
                                               for op in ops for o in op["outputs"]),
             "cxx11_abi": abis.pop() if len(abis) == 1 else 1,
+            "cuda": {"cmake_archs": cuda.cmake} if cuda and "cuda" in devices else None,
+            "devices_used": [d for d in devices if any(d in op["devices"] for op in ops)],
             "kernel_sources": [p.as_posix() for d in devices for p in recipe.kernel_sources(d)]}
     files: dict[Path, str] = {}
     include = root / "include" / "opforge"
-    for name in ("kernel.h", "glue.h"):
+    for name in ("kernel.h", "glue.h", "cuda.h", "cuda_glue.h"):
         files[include / name] = (template_root() / "include" / "opforge" / name).read_text("utf-8")
+    if base["cuda"]:
+        files[root / "kernels" / "opforge_cuda.cu"] = (
+            template_root() / "common" / "opforge_cuda.cu").read_text("utf-8")
     files[include / "ops.h"] = env.get_template("common/ops.h.j2").render(base)
     files[include / "shapes.h"] = env.get_template("common/shapes.h.j2").render(base)
     files[root / "kernels" / "CMakeLists.txt"] = env.get_template(
         "common/kernels.CMakeLists.txt.j2").render(base)
     framework_dirs = {}
     for fw in frameworks:
-        ctx = {**base, "fw": fw, "toolchain": toolchains[fw.name],
+        toolchain = toolchains[fw.name]
+        extra = (extra_libraries or {}).get(fw.name, [])
+        if extra:
+            toolchain = replace(toolchain, link_libraries=[*toolchain.link_libraries, *extra])
+        stub = fw.link_stub(toolchain)
+        ctx = {**base, "fw": fw, "toolchain": toolchain, "stub": stub,
                "library_target": library_target(recipe, fw)}
         out = root / fw.name
         framework_dirs[fw.name] = out
@@ -229,6 +288,10 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
             "common/framework.CMakeLists.txt.j2").render(ctx)
         files[out / "init-cache.cmake"] = env.get_template(
             "common/init-cache.cmake.j2").render(ctx)
+        if stub:
+            files[out / f"{stub['name']}_stub.cc"] = (
+                f"// generated by opforge - a link-time stub with the soname {stub['soname']}; "
+                f"never shipped.\n" + stub["source"])
         if fw.exported_symbols:
             files[out / "exports.map"] = ("{\n  global:\n" + "".join(
                 f"    {sym};\n" for sym in fw.exported_symbols) + "  local:\n    *;\n};\n")

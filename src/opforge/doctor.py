@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 
-from . import build, frameworks, proc, releases, sdk
+from . import build, cuda, frameworks, releases, sdk
 from .errors import OpforgeError
 
 
@@ -38,18 +37,26 @@ def report(matrix: dict[str, releases.Release]) -> dict:
                     continue
                 fit.append(release.id)
             out["buildable"][name] = ["local"] + fit
-    found = sdk.find_onnxruntime()
-    out["sdks"]["onnxruntime"] = (found.to_json() if isinstance(found, sdk.SdkLocation)
-                                  else {"missing": sdk.missing_message(found, None)})
+    for name, find in (("onnxruntime", sdk.find_onnxruntime), ("tensorrt", sdk.find_tensorrt)):
+        found = find()
+        out["sdks"][name] = (found.to_json() if isinstance(found, sdk.SdkLocation)
+                             else {"missing": sdk.missing_message(found, None)})
     try:
         tools = build.find_build_tools()
         out["tools"] = tools.to_json()
     except OpforgeError as exc:
         out["tools"] = {"error": exc.message}
-    nvcc = shutil.which("nvcc")
-    out["tools"]["nvcc"] = nvcc
-    nvcc_lines = proc.output_lines([nvcc, "--version"]) if nvcc else []
-    out["tools"]["nvcc_version"] = nvcc_lines[-1] if nvcc_lines else None  # "Build cuda_..."
+    try:
+        found_nvcc = cuda.find_nvcc()
+        out["cuda"] = {**found_nvcc.to_json(), "can_build": True}
+    except OpforgeError as exc:
+        out["cuda"] = {"can_build": False, "why_not": exc.message}
+    for name, entry in out["frameworks"].items():
+        if entry["can_build"]:
+            fw = frameworks.get(name)
+            support = fw.cuda_support(fw.detect())
+            entry["cuda"] = {"can_build": not support.problem and out["cuda"]["can_build"],
+                             "why_not": support.problem or out["cuda"].get("why_not", "")}
     return out
 
 
@@ -72,8 +79,9 @@ def print_report(data: dict) -> None:
         if "missing" in entry:
             print(f"  {name:<12} {log.style('missing', 'yellow')}: {entry['missing']}")
         else:
+            api = f", C API {entry['api_version']}" if entry["api_version"] else ""
             print(f"  {name:<12} {entry['version']} at {entry['root']} (found by "
-                  f"{entry['found_by']}, C API {entry['api_version']})")
+                  f"{entry['found_by']}{api})")
     print(log.style("tools", "bold"))
     tools = data["tools"]
     for key in ("cmake", "ninja", "compiler"):
@@ -82,8 +90,16 @@ def print_report(data: dict) -> None:
             print(f"  {key:<12} {tools[key]}  {extra}")
     if "error" in tools:
         print(f"  {log.style(tools['error'], 'red')}")
-    print(f"  {'nvcc':<12} {tools['nvcc'] or 'not found: CUDA kernels cannot be built'}  "
-          f"{tools['nvcc_version'] or ''}")
+    nvcc = data["cuda"]
+    print(f"  {'nvcc':<12} " + (f"{nvcc['nvcc']}  {nvcc['version']} (SASS "
+                                f"{', '.join(f'sm_{c}' for c in nvcc['codes'])})"
+                                if nvcc["can_build"] else log.style(nvcc["why_not"], "yellow")))
+    print(log.style("CUDA ops (devices = [\"cuda\"])", "bold"))
+    for name, fw in data["frameworks"].items():
+        if "cuda" in fw:
+            state = (log.style("can build", "green") if fw["cuda"]["can_build"] else
+                     log.style("cannot build", "yellow") + f": {fw['cuda']['why_not']}")
+            print(f"  {name:<12} {state}")
     print(log.style("buildable here (framework: releases whose pin the installed version "
                     "satisfies)", "bold"))
     for name, ids in data["buildable"].items():

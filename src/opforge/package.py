@@ -71,8 +71,20 @@ def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> 
                   "cxx_flags": f"-std=c++{tc.cxx_standard} "
                                f"-D_GLIBCXX_USE_CXX11_ABI={tc.cxx11_abi} -fvisibility=hidden "
                                f"-O3 -DNDEBUG -fPIC"},
+        "cuda": cuda_section(plan, fb),
         "files": files,
     }
+
+
+def cuda_section(plan: BuildPlan, fb: FrameworkBuild) -> dict | None:
+    """The CUDA build of a library: what was asked for, and what the binary really holds."""
+    if plan.nvcc is None:
+        return None
+    from . import cuda
+
+    return {"nvcc": plan.nvcc.version, "runtime": "static",
+            "release_cuda": cuda.release_cuda(plan.release, plan.nvcc),
+            "requested": plan.archs.to_json(), "fatbin": cuda.fatbin_archs(fb.library)}
 
 
 def _stage_framework(plan: BuildPlan, fb: FrameworkBuild, folder: Path) -> dict:

@@ -20,7 +20,7 @@ from .errors import RecipeError
 DType = Literal["float16", "float32", "float64", "int32", "int64"]
 DTYPES: tuple[str, ...] = DType.__args__
 AttrType = Literal["int", "float", "bool", "string", "int[]", "float[]"]
-FrameworkName = Literal["pytorch", "tensorflow", "onnxruntime"]
+FrameworkName = Literal["pytorch", "tensorflow", "onnxruntime", "tensorrt"]
 Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -57,6 +57,10 @@ class Target(_Model):
     """Frameworks to build a library for; `opforge build --framework` narrows the list."""
     devices: Annotated[list[Device], Field(min_length=1)] = ["cpu"]
     """Devices to build kernels for. Every op needs a kernel source for each device."""
+    cuda_archs: list[str] | None = None
+    """GPU architectures for CUDA kernels, e.g. ["80", "90"]: SASS for each, PTX for the
+    last. Default: from the release's minimum compute capability up to the newest
+    architecture its CUDA supports. `opforge build --cuda-arch` overrides it."""
 
 
 class TensorArg(_Model):
@@ -366,6 +370,9 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
         elif not path.is_file():
             problems.append((loc + (device,), f"kernel source {rel!r} does not exist "
                                               f"(looked for {path})"))
+        elif (path.suffix == ".cu") != (device == "cuda"):
+            problems.append((loc + (device,), f"{rel!r}: a cuda kernel is a .cu file and a cpu "
+                                              f"kernel is not (.cc, .cpp)"))
     attrs = {a.name: a for a in op.attrs}
     for t, vec in enumerate(op.tests):
         vloc = loc + ("tests", t)
@@ -403,6 +410,23 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((vloc + ("types", var),
                                  f"{dtype} is not one of {var}'s dtypes "
                                  f"({', '.join(op.types[var])})"))
+    return problems
+
+
+def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
+    """TensorRT plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
+    problems = []
+    if "cuda" in devices and op.cuda is None:
+        return problems  # already reported: no cuda kernel source for a cuda target
+    if op.cuda is None:
+        problems.append((loc + ("name",), f"op {op.name} has no cuda kernel, but TensorRT "
+                                          f"(in target.frameworks) runs plugins on GPUs only; "
+                                          f"add cuda = \"kernels/....cu\""))
+    combos = [[op.dtype_options(t.dtype) for t in (*op.inputs, *op.outputs)]]
+    if not any(all(any(d != "float64" for d in opts) for opts in row) for row in combos):
+        problems.append((loc + ("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
+                                           f"no type assignment of this op can be a TensorRT "
+                                           f"plugin; allow float32 or float16"))
     return problems
 
 
@@ -463,6 +487,11 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
     target = data.get("target")
     if isinstance(target, dict) and isinstance(target.get("devices"), list):
         devices = [d for d in target["devices"] if d in ("cpu", "cuda")]
+    frameworks = target.get("frameworks", []) if isinstance(target, dict) else []
+    if "tensorrt" in frameworks and "cuda" not in devices:
+        problems.append((("target", "devices"), "target.frameworks includes 'tensorrt', which "
+                                                "runs on GPUs only: add \"cuda\" to "
+                                                "target.devices and a cuda kernel to every op"))
     ops = data.get("ops") if isinstance(data.get("ops"), list) else []
     seen: dict[str, int] = {}
     for i, raw in enumerate(ops):
@@ -474,6 +503,8 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
                                                  f"ops[{seen[op.name]}]"))
         seen.setdefault(op.name, i)
         problems += _check_op(op, ("ops", i), path.parent, devices)
+        if "tensorrt" in frameworks:
+            problems += _check_gpu_only(op, ("ops", i), devices)
     if problems or model is None:  # model is None only when problems were found
         lines = _Lines(text)
         details = []

@@ -31,7 +31,12 @@ from .errors import ToolchainError, UserError
 WELL_KNOWN = {
     "onnxruntime": ["/opt/onnxruntime", "/usr/local/onnxruntime", "/usr/local",
                     "/usr"],
+    # (include dir, library dir): the NGC containers' Debian layout, then tarball installs
+    "tensorrt": [("/usr/include/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"),
+                 ("/usr/local/tensorrt/include", "/usr/local/tensorrt/lib"),
+                 ("/opt/tensorrt/include", "/opt/tensorrt/lib")],
 }
+TENSORRT_ENV = "TENSORRT_ROOT"
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,12 @@ class SdkLocation:
     version: str
     api_version: int | None
     how: str  # "ONNXRUNTIME_ROOT", "well-known path", "opforge cache"
+    library: Path | None = None  # the SDK's main shared library, when it has one here
 
     def to_json(self) -> dict:
         return {"name": self.name, "root": str(self.root), "include_dir": str(self.include_dir),
-                "version": self.version, "api_version": self.api_version, "found_by": self.how}
+                "version": self.version, "api_version": self.api_version, "found_by": self.how,
+                "library": str(self.library) if self.library else None}
 
 
 @dataclass
@@ -113,7 +120,70 @@ def find_onnxruntime() -> SdkLocation | SdkMissing:
     return missing
 
 
+# --- TensorRT ------------------------------------------------------------------------
+
+
+def tensorrt_version(include_dir: Path) -> str | None:
+    """MAJOR.MINOR.PATCH.BUILD from NvInferVersion.h (TensorRT 11 defines the numbers through
+    TRT_*_ENTERPRISE macros; 10 and older directly)."""
+    try:
+        text = (include_dir / "NvInferVersion.h").read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    defines = dict(re.findall(r"^#define\s+(\w+)\s+(\w+)", text, re.M))
+
+    def number(part: str) -> str | None:
+        value = defines.get(f"NV_TENSORRT_{part}")
+        for _ in range(3):  # follow NV_TENSORRT_MAJOR -> TRT_MAJOR_ENTERPRISE -> 11
+            if value is None or value.isdigit():
+                break
+            value = defines.get(value)
+        return value if value and value.isdigit() else None
+
+    parts = [number(p) for p in ("MAJOR", "MINOR", "PATCH", "BUILD")]
+    if None in parts[:2]:
+        return None
+    return ".".join(p for p in parts if p is not None)
+
+
+def _trt_location(include: Path, lib_dir: Path | None, root: Path, how: str) -> SdkLocation | None:
+    if not (include / "NvInfer.h").is_file():
+        return None
+    version = tensorrt_version(include) or ""
+    major = version.split(".")[0]
+    library = None
+    if lib_dir is not None:
+        for name in (f"libnvinfer.so.{major}", "libnvinfer.so"):
+            if (lib_dir / name).exists():
+                library = lib_dir / name
+                break
+    return SdkLocation("tensorrt", root, include, version, None, how, library)
+
+
+def find_tensorrt() -> SdkLocation | SdkMissing:
+    missing = SdkMissing("tensorrt")
+    if os.environ.get(TENSORRT_ENV):
+        root = Path(os.environ[TENSORRT_ENV])
+        found = _trt_location(root / "include", root / "lib", root, f"${TENSORRT_ENV}")
+        if found:
+            return found
+        missing.tried.append(f"${TENSORRT_ENV}={root} (no include/NvInfer.h)")
+    for include, lib in WELL_KNOWN["tensorrt"]:
+        found = _trt_location(Path(include), Path(lib), Path(include).parent, "well-known path")
+        if found:
+            return found
+    missing.tried.append(", ".join(i for i, _ in WELL_KNOWN["tensorrt"]))
+    return missing
+
+
 def missing_message(missing: SdkMissing, version_hint: str | None) -> str:
+    if missing.name == "tensorrt":
+        return (f"the TensorRT headers were not found (no registry carries them); looked at "
+                f"{'; '.join(missing.tried)}. Set {TENSORRT_ENV} to an unpacked TensorRT "
+                f"release (the folder holding include/NvInfer.h and lib/libnvinfer.so; NVIDIA "
+                f"publishes them at https://developer.nvidia.com/tensorrt), or build inside "
+                f"the release's NGC container (nvcr.io/nvidia/tritonserver:<release>-py3), "
+                f"whose TensorRT is found at /usr/include/x86_64-linux-gnu.")
     entry = catalogue()[missing.name]
     fetch = f"`opforge sdk fetch {missing.name} {version_hint or 'VERSION'}`"
     return (f"the {entry['title']} C/C++ headers were not found (the PyPI wheel has none); "

@@ -48,6 +48,15 @@ class Toolchain:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CudaSupport:
+    """What an installed framework offers CUDA glue."""
+
+    libraries: list[str] = field(default_factory=list)  # extra libraries the glue links
+    problem: str = ""  # why a CUDA library built here would not work ("" when it would)
+    compiles: bool = True  # whether the CUDA glue at least compiles (its headers are present)
+
+
 class Framework(Protocol):
     name: str  # registry key and recipe spelling, e.g. "pytorch"
     title: str  # e.g. "PyTorch"
@@ -60,6 +69,7 @@ class Framework(Protocol):
     abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
     exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
     compatibility: str  # "exact": load only into the built version; "at-least": or newer
+    requires_cuda: bool  # GPU-only framework (TensorRT): every op needs a CUDA kernel
 
     def detect(self) -> Toolchain:
         """What this environment offers to build against; ToolchainError when nothing."""
@@ -73,6 +83,12 @@ class Framework(Protocol):
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
         """Run the op in-process with numpy inputs; return numpy outputs by name."""
 
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        """Whether this installation can build CUDA ops, and what the CUDA glue links."""
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        """A stub library to link against where the SDK has headers only (TensorRT), or None."""
+
 
 class WheelFramework:
     """Defaults for a framework whose headers and libraries come with its Python wheel
@@ -82,6 +98,7 @@ class WheelFramework:
     abi_sensitive = True
     exported_symbols: tuple[str, ...] = ()
     compatibility = "exact"
+    requires_cuda = False
     probe: str  # Python source printing a Toolchain as JSON
 
     def detect(self) -> Toolchain:
@@ -90,11 +107,18 @@ class WheelFramework:
     def check_release(self, release: Release) -> None:
         return None
 
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        return CudaSupport()
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        return None
+
 
 def registry() -> dict[str, Framework]:
-    from . import onnxruntime, pytorch, tensorflow
+    from . import onnxruntime, pytorch, tensorflow, tensorrt
 
-    return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER, onnxruntime.ADAPTER)}
+    return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER, onnxruntime.ADAPTER,
+                                   tensorrt.ADAPTER)}
 
 
 def get(name: str) -> Framework:

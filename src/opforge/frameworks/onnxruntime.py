@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import sdk
 from ..errors import ToolchainError
-from . import Toolchain
+from . import CudaSupport, Toolchain
 
 def bindings(op) -> list[dict[str, str]]:
     """Every assignment of the op's type variables: one registered ORT op each."""
@@ -29,6 +29,7 @@ class OnnxRuntime:
     abi_sensitive = False  # only the C API crosses the library boundary
     exported_symbols = ("RegisterCustomOps",)
     compatibility = "at-least"
+    requires_cuda = False
 
     def detect(self) -> Toolchain:
         found = sdk.find_onnxruntime()
@@ -38,6 +39,12 @@ class OnnxRuntime:
                          [], [], 17, 1, {"api_version": found.api_version, "found_by": found.how})
 
     def check_release(self, release) -> None:
+        return None
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        return CudaSupport()  # the CUDA stream comes through the C API's kernel context
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
         return None
 
     def op_identity(self, recipe, op) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import WheelFramework
+from . import CudaSupport, Toolchain, WheelFramework
 
 
 _PROBE = r"""
@@ -25,7 +25,11 @@ print(json.dumps({
     "definitions": [],
     "cxx_standard": max(stds) if stds else 17,
     "cxx11_abi": int(torch._C._GLIBCXX_USE_CXX11_ABI),
-    "extra": {"cuda": torch.version.cuda, "library_dir": lib},
+    "extra": {"cuda": torch.version.cuda, "library_dir": lib,
+              "cuda_libraries": [os.path.join(lib, n) for n in ("libc10_cuda.so",)
+                                 if os.path.exists(os.path.join(lib, n))],
+              "cuda_headers_missing": [h for h in ("c10/cuda/impl/cuda_cmake_macros.h",)
+                                       if not os.path.exists(os.path.join(root, "include", h))]},
 }))
 """
 
@@ -41,6 +45,23 @@ class PyTorch(WheelFramework):
 
     def op_identity(self, recipe, op) -> str:
         return f"{recipe.package.namespace}::{op.name}"
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        """The CUDA glue takes the device guard and the current stream from c10_cuda."""
+        found = toolchain.extra.get("cuda_libraries") or []
+        if toolchain.extra.get("cuda") and found:
+            return CudaSupport(list(found))
+        headers = toolchain.extra.get("cuda_headers_missing") or []
+        lib = toolchain.extra.get("library_dir")
+        problem = (f"PyTorch {toolchain.version} is a CPU-only build (torch.version.cuda is "
+                   f"None; {lib} has no libc10_cuda.so, which the CUDA glue links for the "
+                   f"device guard and the current stream")
+        problem += (f", and its include/ lacks {', '.join(headers)}, which c10/cuda headers "
+                    f"include, so the CUDA glue cannot even compile)" if headers else ")")
+        problem += (". Install a CUDA build of torch (pip install torch --index-url "
+                    "https://download.pytorch.org/whl/cu126, say) or build inside the "
+                    "release's NGC PyTorch container")
+        return CudaSupport([], problem, compiles=not headers)
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
         import torch
