@@ -82,6 +82,9 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("recipe", type=Path)
     p.add_argument("--release", help="release whose artifacts to test (default: the recipe's)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="run the vectors on this device (cuda: inputs on the first GPU; the "
+                   "library must have been built with that device)")
     p.add_argument("--framework", action="append", metavar="NAME")
     p.add_argument("--out", type=Path, help="artifact folder the build wrote (default: dist/ "
                    "beside the recipe)")
@@ -201,7 +204,7 @@ def cmd_test(args) -> int:
     from . import vectors
 
     recipe, release = _load_recipe_and_release(args)
-    report = vectors.run_all(recipe, release, args.framework, args.out)
+    report = vectors.run_all(recipe, release, args.framework, args.out, args.device)
     if args.json:
         _print_json(report.to_json())
     else:

@@ -96,11 +96,29 @@ def _load_onnxruntime(library: str, session_options=None):
     return options
 
 
+def _running_tensorrt() -> dict:
+    import tensorrt
+
+    return {"version": tensorrt.__version__}  # interfaces are abstract classes: no C++ ABI
+
+
+def _load_tensorrt(library: str):
+    """Load through the plugin registry (which calls the library's getCreators); returns the
+    registry, whose creators now include the library's plugins."""
+    import tensorrt
+
+    registry = tensorrt.get_plugin_registry()
+    if registry.load_library(library) is None:
+        raise LoadRefused(f"TensorRT's plugin registry refused {library}; see TensorRT's log")
+    return registry
+
+
 # framework -> (what is running, how to load a library into it)
 FRAMEWORKS = {
     "pytorch": (_running_pytorch, _load_pytorch),
     "tensorflow": (_running_tensorflow, _load_tensorflow),
     "onnxruntime": (_running_onnxruntime, _load_onnxruntime),
+    "tensorrt": (_running_tensorrt, _load_tensorrt),
 }
 
 
@@ -135,12 +153,13 @@ def check_framework(manifest: dict) -> dict:
         raise LoadRefused(f"this loader does not know framework {fw['name']!r}")
     running = FRAMEWORKS[fw["name"]][0]()
     if fw.get("compatibility") == "at-least":
-        # The library negotiates the API with the running framework: newer is fine.
-        if _release(running["version"])[:2] < _release(fw["version"])[:2]:
+        # The library negotiates the API with the running framework: a newer minor is fine.
+        have, built = _release(running["version"]), _release(fw["version"])
+        if have[:1] != built[:1] or have[:2] < built[:2]:
             raise LoadRefused(
                 f"{manifest['library']} was built against {fw['title']} {fw['version']} "
                 f"headers, but {fw['title']} {running['version']} is running; it needs "
-                f"{fw['title']} {fw['version']} or newer")
+                f"{fw['title']} {fw['version']} or a newer {built[0]}.x")
         return running
     if running["version"] != fw["version"]:
         raise LoadRefused(

@@ -62,7 +62,7 @@ def compare(got, expected, dtype: str, atol: float | None, rtol: float | None) -
             "why": "" if ok else f"max error {max_error:.3g} > atol {atol:g} + rtol {rtol:g}"}
 
 
-def run_in_child(manifest_path: str, spec: dict) -> None:
+def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
     """Child side: load the library, run every vector, print one JSON line each."""
     import numpy as np
 
@@ -88,7 +88,7 @@ def run_in_child(manifest_path: str, spec: dict) -> None:
                 row = {"op": op["name"], "vector": vector["name"] or str(index),
                        "types": binding, "outputs": {}}
                 try:
-                    got = adapter.call_op(handle, spec, op, inputs, attrs)
+                    got = adapter.call_op(handle, spec, op, inputs, attrs, device)
                 except Exception as exc:  # the op's own error is a test result, not a crash
                     message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
                     if vector["error"] is None or vector["error"] not in str(exc):
@@ -142,7 +142,7 @@ class Report:
         for message in self.fatal:
             print(log.style(message, "red"))
         for name in self.skipped:
-            print(log.style(f"{name}: skipped (not built here)", "yellow"))
+            print(log.style(f"{name}: skipped ({self.skipped[name]})", "yellow"))
         print(f"{len(self.rows) - len(self.failed)} passed, {len(self.failed)} failed")
 
 
@@ -170,7 +170,8 @@ def artifact_dirs(out_dir: Path, release_id: str, names: list[str], explicit: bo
     return found, skipped
 
 
-def run_framework(name: str, folder: Path, spec_file: Path, report: Report) -> None:
+def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
+                  device: str = "cpu") -> None:
     def on_line(line: str) -> None:
         if not line.startswith("{"):
             return
@@ -188,7 +189,8 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report) -> N
         log.progress(name, f"{row['op']} {row['vector']} "
                            f"{','.join(row['types'].values())}: {'ok' if row['ok'] else 'FAIL'}")
 
-    result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder), str(spec_file)],
+    result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder), str(spec_file),
+                       device],
                       on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
                       env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
@@ -197,7 +199,18 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report) -> N
                             + " | ".join(tail))
 
 
-def run_all(recipe, release, names: list[str] | None, out_dir: Path | None) -> Report:
+def untestable(manifest: dict, device: str) -> str | None:
+    """Why an artifact's vectors cannot run on `device` here, or None."""
+    if manifest["framework"]["name"] == "tensorrt":
+        return ("TensorRT plugins run inside a TensorRT engine on a GPU; opforge test does not "
+                "build engines yet (use trtexec --dynamicPlugins with the library)")
+    if device not in manifest.get("devices", ["cpu"]):
+        return f"built for {', '.join(manifest['devices'])}, not {device}"
+    return None
+
+
+def run_all(recipe, release, names: list[str] | None, out_dir: Path | None,
+            device: str = "cpu") -> Report:
     from .build import default_out_dir, select_frameworks
 
     selected = [fw.name for fw in select_frameworks(recipe, names)]
@@ -206,13 +219,22 @@ def run_all(recipe, release, names: list[str] | None, out_dir: Path | None) -> R
     spec = spec_for(recipe)
     if not any(op["tests"] for op in spec["ops"]):
         raise UserError(f"{recipe.path} has no test vectors: add [[ops.tests]] to an op")
+    for name, folder in list(folders.items()):
+        why = untestable(runtime.read_manifest(str(folder)), device)
+        if why:
+            log.warn(f"skipping {name}: {why}")
+            skipped[name] = why
+            del folders[name]
+    if not folders:
+        raise UserError("nothing to test on " + device + ": " + "; ".join(
+            f"{n}: {why}" for n, why in skipped.items()))
     report = Report(skipped=skipped)
     with tempfile.TemporaryDirectory(prefix="opforge-test-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec), "utf-8")
         with log.step(f"test vectors: {', '.join(folders)}"), \
                 ThreadPoolExecutor(max_workers=len(folders)) as pool:
-            for future in [pool.submit(run_framework, name, folder, spec_file, report)
+            for future in [pool.submit(run_framework, name, folder, spec_file, report, device)
                            for name, folder in folders.items()]:
                 future.result()
     order = list(folders)
@@ -222,4 +244,5 @@ def run_all(recipe, release, names: list[str] | None, out_dir: Path | None) -> R
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    run_in_child(sys.argv[1], json.loads(Path(sys.argv[2]).read_text("utf-8")))
+    run_in_child(sys.argv[1], json.loads(Path(sys.argv[2]).read_text("utf-8")),
+                 sys.argv[3] if len(sys.argv) > 3 else "cpu")

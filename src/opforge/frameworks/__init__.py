@@ -80,8 +80,10 @@ class Framework(Protocol):
     def op_identity(self, recipe: LoadedRecipe, op: Op) -> str:
         """The name under which the framework knows the op, e.g. acme::AddSub."""
 
-    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
-        """Run the op in-process with numpy inputs; return numpy outputs by name."""
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        """Run the op in-process on `device` ("cpu" or "cuda") with numpy inputs; return
+        numpy outputs by name."""
 
     def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
         """Whether this installation can build CUDA ops, and what the CUDA glue links."""

@@ -50,7 +50,8 @@ class OnnxRuntime:
     def op_identity(self, recipe, op) -> str:
         return f"{recipe.package.namespace}::{op.name} (ONNX domain {recipe.package.namespace})"
 
-    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
         import onnxruntime as ort
         from onnx import helper
 
@@ -78,8 +79,9 @@ class OnnxRuntime:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                         helper.make_opsetid(recipe["namespace"], 1)])
         model.ir_version = 8
-        session = ort.InferenceSession(model.SerializeToString(), handle,
-                                       providers=["CPUExecutionProvider"])
+        providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + \
+            ["CPUExecutionProvider"]
+        session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
 

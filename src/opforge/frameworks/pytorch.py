@@ -63,16 +63,17 @@ class PyTorch(WheelFramework):
                     "release's NGC PyTorch container")
         return CudaSupport([], problem, compiles=not headers)
 
-    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
         import torch
 
         fn = getattr(getattr(torch.ops, recipe["namespace"]), op["name"])
-        args = [torch.from_numpy(inputs[i["name"]]) for i in op["inputs"]]
+        args = [torch.from_numpy(inputs[i["name"]]).to(device) for i in op["inputs"]]
         with torch.no_grad():
             result = fn(*args, **attrs)
         if isinstance(result, torch.Tensor):
             result = (result,)
-        return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}
+        return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
 
 
 ADAPTER = PyTorch()

@@ -77,9 +77,13 @@ class TensorFlow(WheelFramework):
     def op_identity(self, recipe, op) -> str:
         return tf_op_name(recipe.package.namespace, op.name)
 
-    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        import tensorflow as tf
+
         fn = getattr(handle, python_name(tf_op_name(recipe["namespace"], op["name"])))
-        result = fn(**{i["name"]: inputs[i["name"]] for i in op["inputs"]}, **attrs)
+        with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+            result = fn(**{i["name"]: inputs[i["name"]] for i in op["inputs"]}, **attrs)
         if not isinstance(result, list | tuple):
             result = (result,)
         return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}

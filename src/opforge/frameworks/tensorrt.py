@@ -43,7 +43,9 @@ class TensorRT:
     glue_template = "tensorrt/glue.cc.j2"
     abi_sensitive = False  # TensorRT's interfaces are abstract classes; no std:: types cross
     exported_symbols = ("getCreators", "setLoggerFinder")
-    compatibility = "exact"
+    # IPluginV3's capability interfaces are versioned: a plugin built against TensorRT 10.x
+    # headers loads into a later 10.y (libnvinfer.so.10); another major has another soname.
+    compatibility = "at-least"
     requires_cuda = True
 
     def detect(self) -> Toolchain:
@@ -92,7 +94,8 @@ class TensorRT:
         ns = recipe.package.namespace
         return f"{ns}::{op.name} (TensorRT plugin {op.name}, version 1, namespace {ns})"
 
-    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict) -> dict:
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
         raise ToolchainError("running TensorRT plugins needs a GPU and the TensorRT runtime")
 
 
