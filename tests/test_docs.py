@@ -34,5 +34,5 @@ def test_runtime_loader_is_stdlib_only():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             imported.add(node.module.split(".")[0])
-    frameworks = {"torch", "tensorflow", "onnxruntime"}  # imported lazily, only for their own artifacts
+    frameworks = {"torch", "tensorflow", "onnxruntime", "tensorrt"}  # imported lazily, only for their own artifacts
     assert imported - frameworks <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -294,12 +294,13 @@ def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
 
 
 def compile_framework(plan: BuildPlan, generated: codegen.Generated, fb: FrameworkBuild,
-                      kernels_lib: Path) -> None:
+                      kernels_lib: Path | None) -> None:
     tools = plan.tools
     source = generated.framework_dirs[fb.framework.name]
     binary = plan.cmake_dir / fb.framework.name
     configure(tools, source, binary, stamp_for(plan, fb.toolchain),
-              {"OPFORGE_KERNELS_LIB": str(kernels_lib), **cuda_definitions(plan, kernels=False)},
+              {**({"OPFORGE_KERNELS_LIB": str(kernels_lib)} if kernels_lib else {}),
+               **cuda_definitions(plan, kernels=False)},
               init_cache=source / "init-cache.cmake")
     fb.compiled = compile_project(tools, binary, fb.framework.name)
     fb.library = binary / f"lib{codegen.library_target(plan.recipe, fb.framework)}.so"
@@ -360,16 +361,18 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
         raise_all(problems)
         plan.tools = find_build_tools()
         cuda_libraries: dict[str, list[str]] = {}
-        if "cuda" in devices:
+        if "cuda" in devices and recipe.ops:
             plan_cuda(plan, cuda_archs)
             cuda_libraries = check_cuda_support(plan, explicit=bool(framework_names))
             selected = [fw for fw in selected if fw.name in plan.builds]
+        elif any(fw.requires_cuda for fw in selected):
+            plan.nvcc = cuda.find_nvcc()  # native GPU sources: the toolkit's headers and runtime
     with log.step("generate glue and CMake projects"):
         generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir,
                                      cuda=plan.archs, extra_libraries=cuda_libraries)
         log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
     with log.step("compile"):
-        kernels_lib = compile_kernels(plan, generated)
+        kernels_lib = compile_kernels(plan, generated) if recipe.ops else None
         with ThreadPoolExecutor(max_workers=len(plan.builds)) as pool:
             futures = [pool.submit(compile_framework, plan, generated, fb, kernels_lib)
                        for fb in plan.builds.values()]

@@ -260,6 +260,7 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
             "cxx11_abi": abis.pop() if len(abis) == 1 else 1,
             "cuda": {"cmake_archs": cuda.cmake} if cuda and "cuda" in devices else None,
             "devices_used": [d for d in devices if any(d in op["devices"] for op in ops)],
+            "has_kernels": bool(ops),
             "kernel_sources": [p.as_posix() for d in devices for p in recipe.kernel_sources(d)]}
     files: dict[Path, str] = {}
     include = root / "include" / "opforge"
@@ -279,11 +280,17 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
         if extra:
             toolchain = replace(toolchain, link_libraries=[*toolchain.link_libraries, *extra])
         stub = fw.link_stub(toolchain)
+        natives = recipe.native_for(fw.name)
         ctx = {**base, "fw": fw, "toolchain": toolchain, "stub": stub,
-               "library_target": library_target(recipe, fw)}
+               "library_target": library_target(recipe, fw),
+               "cuda_toolkit": bool(base["cuda"]) or fw.requires_cuda,
+               "native_sources": [recipe.source(s).as_posix() for n in natives for s in n.sources],
+               "native_include_dirs": [recipe.source(d).as_posix() for n in natives
+                                       for d in n.include_dirs]}
         out = root / fw.name
         framework_dirs[fw.name] = out
-        files[out / "glue.cc"] = env.get_template(fw.glue_template).render(ctx)
+        if ops:
+            files[out / "glue.cc"] = env.get_template(fw.glue_template).render(ctx)
         files[out / "CMakeLists.txt"] = env.get_template(
             "common/framework.CMakeLists.txt.j2").render(ctx)
         files[out / "init-cache.cmake"] = env.get_template(

@@ -28,6 +28,23 @@ RUNTIME_NAME = "opforge_runtime.py"
 
 def op_inventory(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
     recipe = plan.recipe
+    return kernel_ops(plan, fb) + [{
+        "name": op.name,
+        "identity": fb.framework.op_identity(recipe, op, native=True),
+        "doc": op.doc,
+        "native": True,
+        "sources": list(native.sources),  # relative to the recipe
+        "inputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
+                   for t in op.inputs],
+        "outputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
+                    for t in op.outputs],
+        "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
+        "types": {k: list(v) for k, v in op.types.items()},
+    } for native in recipe.native_for(fb.framework.name) for op in native.ops]
+
+
+def kernel_ops(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
+    recipe = plan.recipe
     return [{
         "name": op.name,
         "identity": fb.framework.op_identity(recipe, op),
@@ -84,7 +101,8 @@ def cuda_section(plan: BuildPlan, fb: FrameworkBuild) -> dict | None:
 
     return {"nvcc": plan.nvcc.version, "runtime": "static",
             "release_cuda": cuda.release_cuda(plan.release, plan.nvcc),
-            "requested": plan.archs.to_json(), "fatbin": cuda.fatbin_archs(fb.library)}
+            "requested": plan.archs.to_json() if plan.archs else None,
+            "fatbin": cuda.fatbin_archs(fb.library)}
 
 
 def _stage_framework(plan: BuildPlan, fb: FrameworkBuild, folder: Path) -> dict:

@@ -162,6 +162,47 @@ class Op(_Model):
         return shapes.parse(output.shape)
 
 
+class NativeOp(_Model):
+    """An op that native sources register themselves: its signature, for test vectors and the
+    manifest (opforge generates no glue for it)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    """The op's name as its framework knows it: torch.ops.<namespace>.<name> for PyTorch,
+    the REGISTER_OP name for TensorFlow (e.g. "NativeDemoClamp"), the op type in domain
+    <namespace> for ONNX Runtime, the plugin name for TensorRT."""
+    doc: str = ""
+    """One line describing the op."""
+    inputs: Annotated[list[TensorArg], Field(min_length=1)]
+    """Input tensors, in call order."""
+    outputs: Annotated[list[TensorArg], Field(min_length=1)]
+    """Output tensors, in return order."""
+    attrs: list[Attr] = []
+    """Attributes, as the op declares them (keyword arguments in PyTorch)."""
+    types: dict[Annotated[str, Field(pattern=CAMEL)], Annotated[list[DType],
+                                                               Field(min_length=1)]] = {}
+    """Type variables, as for kernel ops."""
+    tests: list[TestVector] = []
+    """Test vectors, run by `opforge test` in this block's framework."""
+
+    def dtype_options(self, dtype: str) -> list[str]:
+        return list(self.types[dtype]) if dtype in self.types else [dtype]
+
+
+class Native(_Model):
+    """Framework-specific sources compiled into that framework's library as they are, with
+    the release's pinned flags: an existing TORCH_LIBRARY file, a TensorFlow REGISTER_OP
+    file, an ONNX Runtime op library with its own RegisterCustomOps, a TensorRT plugin."""
+
+    framework: FrameworkName
+    """The framework the sources are written for; it must be in target.frameworks."""
+    sources: Annotated[list[str], Field(min_length=1)]
+    """C++ sources (.cc, .cpp, .cxx), relative to the recipe's folder."""
+    include_dirs: list[str] = []
+    """Extra include folders for the sources, relative to the recipe's folder."""
+    ops: Annotated[list[NativeOp], Field(min_length=1)]
+    """The ops the sources register (for the manifest, the audit and test vectors)."""
+
+
 class Recipe(_Model):
     """The whole recipe file."""
 
@@ -169,8 +210,10 @@ class Recipe(_Model):
     """What the libraries are called and which namespace their ops live in."""
     target: Target
     """Which Triton release, frameworks and devices to build for."""
-    ops: Annotated[list[Op], Field(min_length=1)]
+    ops: list[Op] = []
     """The kernel ops: each declared once, built for every framework."""
+    native: list[Native] = []
+    """Framework-specific sources, built beside (or instead of) the kernel ops."""
 
 
 class LoadedRecipe:
@@ -194,6 +237,9 @@ class LoadedRecipe:
 
     def kernel_sources(self, device: str = "cpu") -> list[Path]:
         return [self.source(k) for op in self.ops if (k := op.kernel(device))]
+
+    def native_for(self, framework: str) -> list[Native]:
+        return [n for n in self.model.native if n.framework == framework]
 
 
 # --- validation ----------------------------------------------------------------------
@@ -315,20 +361,9 @@ _ATTR_CHECKS = {
 
 
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
-    """Checks across fields of one op; returns (loc, message) pairs."""
-    problems: list[tuple] = []
-    args = [*op.inputs, *op.outputs]
-    names = [a.name for a in args] + [a.name for a in op.attrs]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        problems.append((loc + ("inputs",), f"name {dup!r} is used more than once in the op"))
+    """Checks across fields of one kernel op; returns (loc, message) pairs."""
+    problems = _check_signature(op, loc)
     input_names = [i.name for i in op.inputs]
-    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
-        for i, arg in enumerate(items):
-            if arg.dtype not in op.types and arg.dtype not in DTYPES:
-                problems.append((loc + (group, i, "dtype"),
-                                 f"{arg.dtype!r} is neither a type variable of this op "
-                                 f"({', '.join(op.types) or 'none declared'}) nor one of "
-                                 f"{', '.join(DTYPES)}"))
     for i, out in enumerate(op.outputs):
         try:
             rule = shapes.parse(out.shape)
@@ -340,22 +375,6 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((loc + ("outputs", i, "shape"),
                                  f"refers to {ref!r}, which is not an input "
                                  f"({', '.join(input_names)})"))
-    input_vars = {t.dtype for t in op.inputs}
-    for i, out in enumerate(op.outputs):
-        if out.dtype in op.types and out.dtype not in input_vars:
-            problems.append((loc + ("outputs", i, "dtype"),
-                             f"type variable {out.dtype!r} is used by no input, so its dtype "
-                             f"cannot be known at run time; give an input that type or use a "
-                             f"concrete dtype"))
-    used = {a.dtype for a in args}
-    for var in op.types:
-        if var not in used:
-            problems.append((loc + ("types", var), "type variable is not used by any input "
-                                                  "or output"))
-    for i, attr in enumerate(op.attrs):
-        if attr.default is not None and not _ATTR_CHECKS[attr.type](attr.default):
-            problems.append((loc + ("attrs", i, "default"),
-                             f"{attr.default!r} is not a valid {attr.type}"))
     for device in devices:
         rel = op.kernel(device)
         if rel is None:
@@ -373,6 +392,40 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
         elif (path.suffix == ".cu") != (device == "cuda"):
             problems.append((loc + (device,), f"{rel!r}: a cuda kernel is a .cu file and a cpu "
                                               f"kernel is not (.cc, .cpp)"))
+    return problems
+
+
+def _check_signature(op: Op | NativeOp, loc: tuple) -> list[tuple]:
+    """Checks of an op's names, dtypes, type variables, attributes and test vectors."""
+    problems: list[tuple] = []
+    args = [*op.inputs, *op.outputs]
+    names = [a.name for a in args] + [a.name for a in op.attrs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append((loc + ("inputs",), f"name {dup!r} is used more than once in the op"))
+    input_names = [i.name for i in op.inputs]
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.dtype not in op.types and arg.dtype not in DTYPES:
+                problems.append((loc + (group, i, "dtype"),
+                                 f"{arg.dtype!r} is neither a type variable of this op "
+                                 f"({', '.join(op.types) or 'none declared'}) nor one of "
+                                 f"{', '.join(DTYPES)}"))
+    input_vars = {t.dtype for t in op.inputs}
+    for i, out in enumerate(op.outputs):
+        if out.dtype in op.types and out.dtype not in input_vars:
+            problems.append((loc + ("outputs", i, "dtype"),
+                             f"type variable {out.dtype!r} is used by no input, so its dtype "
+                             f"cannot be known at run time; give an input that type or use a "
+                             f"concrete dtype"))
+    used = {a.dtype for a in args}
+    for var in op.types:
+        if var not in used:
+            problems.append((loc + ("types", var), "type variable is not used by any input "
+                                                  "or output"))
+    for i, attr in enumerate(op.attrs):
+        if attr.default is not None and not _ATTR_CHECKS[attr.type](attr.default):
+            problems.append((loc + ("attrs", i, "default"),
+                             f"{attr.default!r} is not a valid {attr.type}"))
     attrs = {a.name: a for a in op.attrs}
     for t, vec in enumerate(op.tests):
         vloc = loc + ("tests", t)
@@ -411,6 +464,59 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                                  f"{dtype} is not one of {var}'s dtypes "
                                  f"({', '.join(op.types[var])})"))
     return problems
+
+
+_NATIVE_SUFFIXES = (".cc", ".cpp", ".cxx")
+
+
+def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Path
+                  ) -> list[tuple]:
+    problems: list[tuple] = []
+    for i, raw in enumerate(natives):
+        try:
+            native = Native.model_validate(_strip_extra(raw, Native))
+        except ValidationError:
+            continue  # structural errors are already listed
+        loc = ("native", i)
+        if native.framework not in frameworks:
+            problems.append((loc + ("framework",), f"{native.framework!r} is not in "
+                                                   f"target.frameworks ({', '.join(frameworks)})"
+                                                   f"; add it there"))
+        if has_ops and native.framework in ("onnxruntime", "tensorrt"):
+            entry = "RegisterCustomOps" if native.framework == "onnxruntime" else "getCreators"
+            problems.append((loc + ("framework",), f"native {native.framework} sources define "
+                                                   f"their own {entry}, which the library "
+                                                   f"opforge generates for the kernel ops "
+                                                   f"defines too; put them in a recipe of "
+                                                   f"their own"))
+        for j, rel in enumerate(native.sources):
+            path = (recipe_dir / rel).resolve()
+            if not path.is_relative_to(recipe_dir.resolve()):
+                problems.append((loc + ("sources", j), f"{rel!r} is outside the recipe's folder"))
+            elif not path.is_file():
+                problems.append((loc + ("sources", j), f"{rel!r} does not exist (looked for "
+                                                       f"{path})"))
+            elif path.suffix not in _NATIVE_SUFFIXES:
+                problems.append((loc + ("sources", j), f"{rel!r}: native sources are C++ "
+                                                       f"({', '.join(_NATIVE_SUFFIXES)}); put "
+                                                       f"CUDA code in a kernel op's cuda "
+                                                       f"source"))
+        for j, rel in enumerate(native.include_dirs):
+            if not (recipe_dir / rel).resolve().is_dir():
+                problems.append((loc + ("include_dirs", j), f"{rel!r} is not a folder"))
+        names = [op.name for op in native.ops]
+        for j, op in enumerate(native.ops):
+            if names.index(op.name) != j:
+                problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
+            problems += _check_signature(op, loc + ("ops", j))
+    return problems
+
+
+def _strip_extra(raw: Any, model: type[BaseModel]) -> Any:
+    """`raw` without the keys `model` does not know (already reported as typos)."""
+    if not isinstance(raw, dict):
+        return raw
+    return {k: v for k, v in raw.items() if k in model.model_fields}
 
 
 def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
@@ -488,11 +594,24 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
     if isinstance(target, dict) and isinstance(target.get("devices"), list):
         devices = [d for d in target["devices"] if d in ("cpu", "cuda")]
     frameworks = target.get("frameworks", []) if isinstance(target, dict) else []
-    if "tensorrt" in frameworks and "cuda" not in devices:
+    has_ops = isinstance(data.get("ops"), list) and bool(data["ops"])
+    if "tensorrt" in frameworks and "cuda" not in devices and has_ops:
         problems.append((("target", "devices"), "target.frameworks includes 'tensorrt', which "
                                                 "runs on GPUs only: add \"cuda\" to "
                                                 "target.devices and a cuda kernel to every op"))
     ops = data.get("ops") if isinstance(data.get("ops"), list) else []
+    natives = data.get("native") if isinstance(data.get("native"), list) else []
+    if not ops and not natives:
+        problems.append((("ops",), "the recipe declares no op: add [[ops]] (kernel ops) or "
+                                   "[[native]] (framework-specific sources)"))
+    problems += _check_native(natives, frameworks, bool(ops), path.parent)
+    if not ops and natives:
+        covered = {n.get("framework") for n in natives if isinstance(n, dict)}
+        for fw in frameworks:
+            if fw not in covered:
+                problems.append((("target", "frameworks"), f"{fw!r} has nothing to build: the "
+                                                           f"recipe has no kernel ops and no "
+                                                           f"[[native]] block for it"))
     seen: dict[str, int] = {}
     for i, raw in enumerate(ops):
         op = _parse_for_checks(raw)

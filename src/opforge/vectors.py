@@ -27,14 +27,17 @@ TOLERANCE = {"float16": (1e-3, 1e-3), "float32": (1e-5, 1e-5), "float64": (1e-12
 
 def spec_for(recipe) -> dict:
     """What the child needs of the recipe, as plain JSON."""
-    return {"namespace": recipe.package.namespace, "ops": [{
-        "name": op.name,
-        "inputs": [{"name": t.name, "dtype": t.dtype} for t in op.inputs],
-        "outputs": [{"name": t.name, "dtype": t.dtype} for t in op.outputs],
-        "attrs": {a.name: a.default for a in op.attrs},
-        "types": {k: list(v) for k, v in op.types.items()},
-        "tests": [v.model_dump() for v in op.tests],
-    } for op in recipe.ops]}
+    def spec(op, framework: str | None) -> dict:
+        return {"name": op.name, "framework": framework, "native": framework is not None,
+                "inputs": [{"name": t.name, "dtype": t.dtype} for t in op.inputs],
+                "outputs": [{"name": t.name, "dtype": t.dtype} for t in op.outputs],
+                "attrs": {a.name: a.default for a in op.attrs},
+                "types": {k: list(v) for k, v in op.types.items()},
+                "tests": [v.model_dump() for v in op.tests]}
+
+    return {"namespace": recipe.package.namespace,
+            "ops": [spec(op, None) for op in recipe.ops] +
+                   [spec(op, n.framework) for n in recipe.model.native for op in n.ops]}
 
 
 def expand(op: dict, vector: dict) -> list[dict[str, str]]:
@@ -75,7 +78,10 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
     except runtime.LoadRefused as exc:
         print(json.dumps({"fatal": str(exc)}), flush=True)
         return
+    framework = manifest["framework"]["name"]
     for op in spec["ops"]:
+        if op["framework"] not in (None, framework):
+            continue  # another framework's native op
         for index, vector in enumerate(op["tests"]):
             for binding in expand(op, vector):
                 def dtype_of(t):

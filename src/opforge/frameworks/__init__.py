@@ -77,8 +77,9 @@ class Framework(Protocol):
     def check_release(self, release: Release) -> None:
         """Raise ReleaseError when the release cannot carry this framework at all."""
 
-    def op_identity(self, recipe: LoadedRecipe, op: Op) -> str:
-        """The name under which the framework knows the op, e.g. acme::AddSub."""
+    def op_identity(self, recipe: LoadedRecipe, op: Op, native: bool = False) -> str:
+        """The name under which the framework knows the op, e.g. acme::AddSub; `native` for
+        an op of the recipe's native sources (named as they register it)."""
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:

@@ -47,7 +47,7 @@ class OnnxRuntime:
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         return None
 
-    def op_identity(self, recipe, op) -> str:
+    def op_identity(self, recipe, op, native: bool = False) -> str:
         return f"{recipe.package.namespace}::{op.name} (ONNX domain {recipe.package.namespace})"
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,

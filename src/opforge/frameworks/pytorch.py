@@ -43,7 +43,7 @@ class PyTorch(WheelFramework):
     glue_template = "pytorch/glue.cc.j2"
     probe = _PROBE
 
-    def op_identity(self, recipe, op) -> str:
+    def op_identity(self, recipe, op, native: bool = False) -> str:
         return f"{recipe.package.namespace}::{op.name}"
 
     def cuda_support(self, toolchain: Toolchain) -> CudaSupport:

@@ -74,14 +74,15 @@ class TensorFlow(WheelFramework):
                 f"Build tensorflow for 25.02 or earlier, or drop it from target.frameworks "
                 f"(or pass --framework for the others).")
 
-    def op_identity(self, recipe, op) -> str:
-        return tf_op_name(recipe.package.namespace, op.name)
+    def op_identity(self, recipe, op, native: bool = False) -> str:
+        return op.name if native else tf_op_name(recipe.package.namespace, op.name)
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:
         import tensorflow as tf
 
-        fn = getattr(handle, python_name(tf_op_name(recipe["namespace"], op["name"])))
+        name = op["name"] if op.get("native") else tf_op_name(recipe["namespace"], op["name"])
+        fn = getattr(handle, python_name(name))
         with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
             result = fn(**{i["name"]: inputs[i["name"]] for i in op["inputs"]}, **attrs)
         if not isinstance(result, list | tuple):

@@ -90,9 +90,10 @@ class TensorRT:
                 "source": "extern \"C\" __attribute__((visibility(\"default\"))) void* "
                           "getPluginRegistry() noexcept { return nullptr; }\n"}
 
-    def op_identity(self, recipe, op) -> str:
+    def op_identity(self, recipe, op, native: bool = False) -> str:
         ns = recipe.package.namespace
-        return f"{ns}::{op.name} (TensorRT plugin {op.name}, version 1, namespace {ns})"
+        version = "" if native else ", version 1"
+        return f"{ns}::{op.name} (TensorRT plugin {op.name}{version}, namespace {ns})"
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:
