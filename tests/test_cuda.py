@@ -235,3 +235,40 @@ def test_cpu_only_torch_is_named_precisely(rich_cuda):
     why = rich_cuda["skipped"]["pytorch"]
     assert "CPU-only build" in why and "libc10_cuda.so" in why
     assert "c10/cuda/impl/cuda_cmake_macros.h" in why
+
+
+def _trt_recipe(tmp_path: Path) -> Path:
+    folder = tmp_path / "r"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
+    text = (folder / "recipe.toml").read_text()
+    (folder / "recipe.toml").write_text(text.replace(
+        'frameworks = ["pytorch", "tensorflow", "onnxruntime"]', 'frameworks = ["tensorrt"]')
+        .replace('devices = ["cpu"]', 'devices = ["cuda"]'))
+    return folder / "recipe.toml"
+
+
+def test_release_with_tensorrt_8_is_refused(tmp_path):
+    result = opforge("build", str(_trt_recipe(tmp_path)), "--release", "24.01")
+    assert result.returncode == 2, result.stderr
+    assert "Triton release 24.01 ships TensorRT 8.6.1.6, which has no IPluginV3" in result.stderr
+
+
+def test_tensorrt_headers_older_than_10_are_refused(tmp_path):
+    include = tmp_path / "trt8" / "include"
+    include.mkdir(parents=True)
+    (include / "NvInfer.h").write_text("// TensorRT 8 stand-in: only the version header matters\n")
+    (include / "NvInferVersion.h").write_text(
+        "#define NV_TENSORRT_MAJOR 8\n#define NV_TENSORRT_MINOR 6\n"
+        "#define NV_TENSORRT_PATCH 1\n#define NV_TENSORRT_BUILD 6\n")
+    result = opforge("build", str(_trt_recipe(tmp_path)), "--release", "local",
+                     env={"TENSORRT_ROOT": str(tmp_path / "trt8")})
+    assert result.returncode == 4, result.stderr
+    assert "TensorRT 8.6.1.6" in result.stderr and "has no IPluginV3" in result.stderr
+
+
+def test_missing_tensorrt_names_both_ways_to_get_it(tmp_path):
+    result = opforge("build", str(_trt_recipe(tmp_path)), "--release", "local",
+                     env={"TENSORRT_ROOT": str(tmp_path / "nowhere")})
+    assert result.returncode == 4, result.stderr
+    assert f"$TENSORRT_ROOT={tmp_path / 'nowhere'} (no include/NvInfer.h)" in result.stderr
+    assert "nvcr.io/nvidia/tritonserver:<release>-py3" in result.stderr
