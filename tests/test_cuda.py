@@ -27,6 +27,17 @@ def fake_nvcc(version: str, codes: tuple[int, ...]) -> cuda.Nvcc:
     return cuda.Nvcc(Path("/cuda/bin/nvcc"), Path("/cuda"), version, codes)
 
 
+def example_with(folder: Path, *replacements: tuple[str, str]) -> Path:
+    """A copy of the example recipe folder at `folder`, its recipe.toml edited; its path."""
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
+    recipe = folder / "recipe.toml"
+    text = recipe.read_text()
+    for old, new in replacements:
+        text = text.replace(old, new)
+    recipe.write_text(text)
+    return recipe
+
+
 def release(rid: str) -> releases.Release:
     return releases.resolve(rid, releases.load_matrix())
 
@@ -78,13 +89,10 @@ def test_fatbin_archs_are_read_from_the_binary(tmp_path):
 
 
 def test_recipe_refuses_tensorrt_without_cuda(tmp_path):
-    folder = tmp_path / "r"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    text = (folder / "recipe.toml").read_text()
-    (folder / "recipe.toml").write_text(text.replace(
-        'frameworks = ["pytorch", "tensorflow", "onnxruntime"]', 'frameworks = ["tensorrt"]')
-        .replace('cuda = "kernels/addsub.cu"\n', ''))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local")
+    recipe = example_with(tmp_path / "r", ('frameworks = ["pytorch", "tensorflow", "onnxruntime"]',
+                                           'frameworks = ["tensorrt"]'),
+                          ('cuda = "kernels/addsub.cu"\n', ''))
+    result = opforge("build", str(recipe), "--release", "local")
     assert result.returncode == 2
     assert "target.devices: target.frameworks includes 'tensorrt', which runs on GPUs only" \
         in result.stderr
@@ -92,23 +100,15 @@ def test_recipe_refuses_tensorrt_without_cuda(tmp_path):
 
 
 def test_cpu_kernel_must_not_be_cuda_source(tmp_path):
-    folder = tmp_path / "r"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    text = (folder / "recipe.toml").read_text()
-    (folder / "recipe.toml").write_text(text.replace('cpu = "kernels/addsub.cc"',
-                                                     'cpu = "kernels/addsub.cu"'))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local")
+    recipe = example_with(tmp_path / "r", ('cpu = "kernels/addsub.cc"', 'cpu = "kernels/addsub.cu"'))
+    result = opforge("build", str(recipe), "--release", "local")
     assert result.returncode == 2
     assert "ops[0].cpu: 'kernels/addsub.cu': a cuda kernel is a .cu file" in result.stderr
 
 
 def test_cuda_without_nvcc_is_a_clear_error(tmp_path):
-    folder = tmp_path / "r"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    text = (folder / "recipe.toml").read_text()
-    (folder / "recipe.toml").write_text(text.replace('devices = ["cpu"]',
-                                                     'devices = ["cpu", "cuda"]'))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local",
+    recipe = example_with(tmp_path / "r", ('devices = ["cpu"]', 'devices = ["cpu", "cuda"]'))
+    result = opforge("build", str(recipe), "--release", "local",
                      env={"OPFORGE_NVCC": str(tmp_path / "no-nvcc")})
     assert result.returncode == 4, result.stderr
     assert "no CUDA compiler (nvcc) found" in result.stderr
@@ -127,12 +127,10 @@ def cuda_example(tmp_path_factory) -> dict:
     kernel registration needs), built once, for sm_80 only to keep it quick."""
     if NVCC is None or not have("tensorflow"):
         pytest.skip("needs nvcc and TensorFlow")
-    folder = tmp_path_factory.mktemp("cuda") / "addsub"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    text = (folder / "recipe.toml").read_text()
-    (folder / "recipe.toml").write_text(text.replace('devices = ["cpu"]',
-                                                     'devices = ["cpu", "cuda"]'))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--framework",
+    recipe = example_with(tmp_path_factory.mktemp("cuda") / "addsub",
+                          ('devices = ["cpu"]', 'devices = ["cpu", "cuda"]'))
+    folder = recipe.parent
+    result = opforge("build", str(recipe), "--release", "local", "--framework",
                      "tensorflow", "--cuda-arch", "80,90", "--json")
     assert result.returncode == 0, result.stderr
     return {"folder": folder, "build": json.loads(result.stdout), "stderr": result.stderr}
@@ -238,13 +236,9 @@ def test_cpu_only_torch_is_named_precisely(rich_cuda):
 
 
 def _trt_recipe(tmp_path: Path) -> Path:
-    folder = tmp_path / "r"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    text = (folder / "recipe.toml").read_text()
-    (folder / "recipe.toml").write_text(text.replace(
-        'frameworks = ["pytorch", "tensorflow", "onnxruntime"]', 'frameworks = ["tensorrt"]')
-        .replace('devices = ["cpu"]', 'devices = ["cuda"]'))
-    return folder / "recipe.toml"
+    return example_with(tmp_path / "r", ('frameworks = ["pytorch", "tensorflow", "onnxruntime"]',
+                                         'frameworks = ["tensorrt"]'),
+                        ('devices = ["cpu"]', 'devices = ["cuda"]'))
 
 
 def test_release_with_tensorrt_8_is_refused(tmp_path):

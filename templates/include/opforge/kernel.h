@@ -103,6 +103,13 @@ struct TensorView {
     return true;
   }
   template <class T> T* ptr() const { return static_cast<T*>(data); }
+  bool same_shape(const TensorView& other) const {
+    if (ndim != other.ndim) return false;
+    for (int32_t i = 0; i < ndim; ++i) {
+      if (shape[i] != other.shape[i]) return false;
+    }
+    return true;
+  }
 };
 
 // Per-call context: the device and its stream (nullptr on CPU), and the error channel.

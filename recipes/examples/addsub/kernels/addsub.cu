@@ -95,11 +95,7 @@ void launch(opforge::Context& ctx, const acme::AddSubArgs& args) {
 }  // namespace
 
 void acme::AddSub_cuda(opforge::Context& ctx, const AddSubArgs& args) {
-  bool same_shape = args.a.ndim == args.b.ndim;
-  for (int32_t d = 0; same_shape && d < args.a.ndim; ++d) {
-    same_shape = args.a.shape[d] == args.b.shape[d];
-  }
-  if (!same_shape) {
+  if (!args.a.same_shape(args.b)) {
     ctx.fail("AddSub: a and b must have the same shape");
     return;
   }

@@ -1,5 +1,7 @@
 #include <opforge/ops.h>
 
+#include "mix_value.h"
+
 #include <cstring>
 
 namespace {
@@ -14,9 +16,7 @@ void my_lab::Mix_cpu(opforge::Context& ctx, const MixArgs& args) {
     ctx.fail("Mix: mode 'fail' asks the kernel to fail");
     return;
   }
-  const double v = args.n * args.scale + (args.sizes.size ? args.sizes[0] : 0) +
-                   (args.weights.size ? args.weights[0] : 0) + (args.on ? 1 : 0) +
-                   static_cast<double>(std::strlen(args.mode));
+  const double v = mix_value(args);
   if (args.b.dtype == opforge::DType::Float32) fill<float>(args.b, v);
   else fill<double>(args.b, v);
   fill<int32_t>(args.d, static_cast<double>(args.idx.numel()));

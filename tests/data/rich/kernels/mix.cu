@@ -2,6 +2,8 @@
 #include <opforge/cuda.h>
 #include <opforge/ops.h>
 
+#include "mix_value.h"
+
 #include <cstring>
 
 namespace {
@@ -27,9 +29,7 @@ void my_lab::Mix_cuda(opforge::Context& ctx, const MixArgs& args) {
     ctx.fail("Mix: mode 'fail' asks the kernel to fail");
     return;
   }
-  const double v = args.n * args.scale + (args.sizes.size ? args.sizes[0] : 0) +
-                   (args.weights.size ? args.weights[0] : 0) + (args.on ? 1 : 0) +
-                   static_cast<double>(std::strlen(args.mode));
+  const double v = mix_value(args);
   if (args.b.dtype == opforge::DType::Float32) launch<float>(ctx, args.b, v);
   else launch<double>(ctx, args.b, v);
   launch<int32_t>(ctx, args.d, static_cast<double>(args.idx.numel()));
