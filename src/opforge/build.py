@@ -316,6 +316,11 @@ class BuildResult:
     plan: BuildPlan
     artifacts: list[dict]
     seconds: float
+    audit: list = field(default_factory=list)  # audit.LibraryReport per published library
+
+    @property
+    def audit_ok(self) -> bool:
+        return all(not r.errors for r in self.audit)
 
     def to_json(self) -> dict:
         return {"recipe": str(self.plan.recipe.path), "release": self.plan.release.id,
@@ -323,7 +328,8 @@ class BuildResult:
                 "seconds": round(self.seconds, 3), "artifacts": self.artifacts,
                 "skipped": [{"framework": n, "reason": why}
                             for n, why in self.plan.skipped.items()],
-                "compiled": {n: b.compiled for n, b in self.plan.builds.items()}}
+                "compiled": {n: b.compiled for n, b in self.plan.builds.items()},
+                "audit": [r.to_json() for r in self.audit]}
 
 
 def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | None = None,
@@ -384,5 +390,27 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
         return BuildResult(plan, artifacts, time.perf_counter() - start)
     with log.step(f"publish artifacts to {plan.out_dir / release.id}"):
         artifacts = package.publish(plan)
-    return BuildResult(plan, artifacts, time.perf_counter() - start)
+    with log.step(f"audit against release {release.id} (opforge check)"):
+        reports = audit_artifacts(artifacts, release)
+    return BuildResult(plan, artifacts, time.perf_counter() - start, reports)
+
+
+def audit_artifacts(artifacts: list[dict], release: Release) -> list:
+    """`opforge check` on what was just published; the verdict in the log."""
+    from . import audit, runtime
+
+    reports = []
+    for art in artifacts:
+        manifest = runtime.read_manifest(art["manifest"])
+        report = audit.audit(Path(art["library"]), manifest, release)
+        reports.append(report)
+        serious = [f for f in report.findings if f.severity != "info"]
+        verdict = "FAIL" if report.errors else "ok"
+        log.detail(f"{art['framework']}: {verdict}" + (f", {len(serious)} finding(s)"
+                                                       if serious else ""))
+        for f in serious:
+            (log.error if f.severity == "error" else log.warn)(
+                f"{art['framework']}: {f.code}: {f.message}" + (f" (fix: {f.fix})" if f.fix
+                                                                 else ""))
+    return reports
 

@@ -20,7 +20,8 @@ typical use:
   opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
 
 exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
-the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused
+the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused,
+8 `opforge check` (or the audit after a build) found errors
 """
 
 
@@ -88,6 +89,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", action="append", metavar="NAME")
     p.add_argument("--out", type=Path, help="artifact folder the build wrote (default: dist/ "
                    "beside the recipe)")
+
+    p = sub.add_parser("check", help="audit op libraries against a Triton release (ELF)",
+                       description="Read each library with pyelftools and report, with a "
+                       "severity and a fix: DT_NEEDED the target does not provide, GLIBC/GLIBCXX/"
+                       "CXXABI versions above the release's Ubuntu, C++ ABI mix-ups, undefined "
+                       "symbols the framework does not define, exports beyond the entry points, "
+                       "CUDA architectures below the release's minimum. Exits 8 on errors.")
+    _common(p)
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+                   help="artifact folder (with manifest.json), manifest.json or library file")
+    p.add_argument("--release", help="check against this release (default: each manifest's)")
 
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
@@ -197,7 +209,23 @@ def cmd_build(args) -> int:
                            f"{result.seconds:.1f}s", "green"))
     for name, why in result.plan.skipped.items():
         log.warn(f"not built: {name} ({why.split(';')[0]}); see above for how to fix")
-    return 0
+    return 0 if result.audit_ok else 8
+
+
+def cmd_check(args) -> int:
+    from . import audit, releases
+
+    release = None
+    if args.release:
+        release = releases.resolve(args.release, releases.load_matrix(args.releases_file))
+    reports = audit.check(args.paths, release)
+    if args.json:
+        _print_json({"ok": all(not r.errors for r in reports),
+                     "libraries": [r.to_json() for r in reports]})
+    else:
+        for report in reports:
+            audit.print_report(report)
+    return 0 if all(not r.errors for r in reports) else 8
 
 
 def cmd_test(args) -> int:
@@ -260,7 +288,8 @@ def cmd_sdk(args) -> int:
     return 0
 
 
-COMMANDS = {"releases": cmd_releases, "build": cmd_build, "test": cmd_test, "new": cmd_new,
+COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
+            "new": cmd_new,
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
 

@@ -71,6 +71,13 @@ class TestFailure(OpforgeError):
     kind = "test-failure"
 
 
+class CheckFailed(OpforgeError):
+    """`opforge check` (or the audit after a build) found errors in a library."""
+
+    exit_code = 8
+    kind = "check-failed"
+
+
 class LoaderError(OpforgeError):
     """The runtime loader refused an artifact (checksum or version mismatch)."""
 

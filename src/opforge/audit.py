@@ -1,0 +1,365 @@
+"""`opforge check`: an ELF audit of op libraries against a Triton release, with pyelftools.
+
+Each finding has a severity (error / warning / info), a code, what was found and how to fix
+it. What is checked, per library:
+  needed      every DT_NEEDED is something the target provides: the framework's libraries,
+              the C/C++ runtime of the release's Ubuntu, CUDA (linked statically by opforge)
+  versions    the highest GLIBC / GLIBCXX / CXXABI symbol versions required, against the
+              ceiling of the release's Ubuntu
+  abi         no pre-CXX11 std::string symbols in a CXX11 target, and the reverse
+  undefined   unversioned undefined symbols are defined by the framework's libraries (when
+              they are on this machine to look at)
+  exports     nothing exported beyond the framework's entry points (where it has fixed ones)
+  cuda        the fatbin holds code every GPU of the release can run: SASS for or below its
+              minimum compute capability, or PTX at or below it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import cuda, frameworks, runtime
+from .errors import UserError
+
+# The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
+# symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
+UBUNTU_CEILINGS = {
+    "20.04": {"GLIBC": "2.31", "GLIBCXX": "3.4.28", "CXXABI": "1.3.12"},
+    "22.04": {"GLIBC": "2.35", "GLIBCXX": "3.4.30", "CXXABI": "1.3.13"},
+    "24.04": {"GLIBC": "2.39", "GLIBCXX": "3.4.33", "CXXABI": "1.3.15"},
+}
+SYSTEM_LIBRARIES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                    "ld-linux-x86-64.so.2", "libstdc++.so.6", "libgcc_s.so.1"}
+# What each framework's process provides to a library loaded into it (soname patterns).
+FRAMEWORK_LIBRARIES = {
+    "pytorch": [r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so", r"libc10_cuda\.so",
+                r"libgomp.*\.so.*"],
+    "tensorflow": [r"libtensorflow_framework\.so(\.\d+)?", r"libtensorflow_cc\.so(\.\d+)?"],
+    "onnxruntime": [],  # the C API arrives as a table: nothing to link
+    "tensorrt": [r"libnvinfer\.so\.\d+", r"libnvinfer_plugin\.so\.\d+"],
+}
+# Entry points without which the framework cannot load the library at all.
+REQUIRED_ENTRY_POINTS = {"onnxruntime": {"RegisterCustomOps"}}
+_OLD_STRING = re.compile(r"_ZNK?Ss|[RP]K?Ss|Ss$|Ss[EI]")
+_VERSIONED = re.compile(r"^(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)$")
+
+
+@dataclass
+class Finding:
+    severity: str  # "error" | "warning" | "info"
+    code: str
+    message: str
+    fix: str = ""
+
+
+@dataclass
+class LibraryReport:
+    library: str
+    framework: str | None
+    release: str | None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def add(self, severity: str, code: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding(severity, code, message, fix))
+
+    def to_json(self) -> dict:
+        return {"library": self.library, "framework": self.framework, "release": self.release,
+                "ok": not self.errors, "findings": [asdict(f) for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class ElfFacts:
+    """What the audit reads from one library."""
+
+    needed: list[str]
+    required_versions: dict[str, list[str]]  # GLIBC/GLIBCXX/CXXABI -> versions required
+    undefined: list[str]  # unversioned, non-weak undefined dynamic symbols
+    defined: list[str]  # exported (global or weak, defined) dynamic symbols
+    fatbin: dict[str, list[int]]
+    names: list[str] = field(default_factory=list)  # every dynamic symbol, for the ABI check
+
+
+def read_elf(path: Path) -> ElfFacts:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
+
+    try:
+        fh = path.open("rb")
+        elf = ELFFile(fh)
+    except (OSError, ELFError) as exc:
+        raise UserError(f"{path}: not a readable ELF shared library ({exc})") from None
+    with fh:
+        needed, versions, index_names = [], {}, {}
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                needed += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+            elif isinstance(section, GNUVerNeedSection):
+                for _, aux_list in section.iter_versions():
+                    for aux in aux_list:
+                        index_names[aux.entry["vna_other"]] = aux.name
+                        match = _VERSIONED.match(aux.name)
+                        if match:
+                            versions.setdefault(match[1], []).append(match[2])
+        symver = next((s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection)), None)
+        dynsym = elf.get_section_by_name(".dynsym")
+        undefined, defined, names = [], [], []
+        for i, sym in enumerate(dynsym.iter_symbols() if dynsym else []):
+            if not sym.name:
+                continue
+            names.append(sym.name)
+            bind = sym["st_info"]["bind"]
+            if sym["st_shndx"] == "SHN_UNDEF":
+                ndx = symver.get_symbol(i).entry["ndx"] if symver else 0
+                versioned = isinstance(ndx, int) and ndx in index_names
+                if bind != "STB_WEAK" and not versioned:
+                    undefined.append(sym.name)
+            elif bind in ("STB_GLOBAL", "STB_WEAK") and sym["st_other"]["visibility"] in (
+                    "STV_DEFAULT", "STV_PROTECTED"):
+                defined.append(sym.name)
+    return ElfFacts(needed, versions, undefined, defined, cuda.fatbin_archs(path), names)
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _framework_symbols(manifest: dict | None) -> set[str] | None:
+    """Dynamic symbols the framework's own libraries define, when they are on this machine."""
+    if manifest is None:
+        return None
+    libs = [Path(p) for p in manifest.get("build", {}).get("link_libraries", [])]
+    libs = [p for p in libs if p.is_file()]
+    if not libs:
+        return None
+    symbols: set[str] = set()
+    for lib in libs:
+        symbols.update(_defined_symbols(lib))
+    return symbols
+
+
+def _defined_symbols(lib: Path) -> list[str]:
+    """A framework library's exported symbols, cached per file (reading libtensorflow_
+    framework's takes seconds; a no-op build must not pay that each time)."""
+    stat = lib.stat()
+    key = hashlib.sha256(f"{lib.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    cached = frameworks.cache_dir() / "symbols" / f"{key[:24]}.txt"
+    try:
+        return cached.read_text("utf-8").splitlines()
+    except OSError:
+        pass
+    names = read_elf(lib).defined
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text("\n".join(names), "utf-8")
+    tmp.replace(cached)
+    return names
+
+
+def audit(library: Path, manifest: dict | None, release) -> LibraryReport:
+    framework = manifest["framework"]["name"] if manifest else None
+    report = LibraryReport(str(library), framework, release.id if release else None)
+    facts = read_elf(library)
+    _check_needed(report, facts, framework)
+    ubuntu = _ubuntu(release)
+    _check_versions(report, facts, ubuntu, release)
+    if manifest is not None:
+        _check_abi(report, facts, manifest["framework"].get("cxx11_abi"))
+        _check_undefined(report, facts, manifest)
+        _check_exports(report, facts, framework)
+    _check_cuda(report, facts, release)
+    return report
+
+
+def _ubuntu(release) -> str | None:
+    if release is None or release.is_local:
+        return None
+    pin = release.pin("ubuntu")
+    return pin.value if pin.known else None
+
+
+def _check_needed(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
+    patterns = FRAMEWORK_LIBRARIES.get(framework or "", [])
+    for name in facts.needed:
+        if name in SYSTEM_LIBRARIES or any(re.fullmatch(p, name) for p in patterns):
+            continue
+        if name.startswith("libcudart.so"):
+            report.add("warning", "needed", f"needs {name}: the CUDA runtime must be found at "
+                       "load time, in the version it was built with",
+                       "link the CUDA runtime statically (opforge does: CUDA::cudart_static)")
+            continue
+        where = f"{framework} in Triton" if framework else "the target"
+        report.add("error", "needed", f"needs {name}, which {where} does not provide",
+                   "link it statically, or ship it and put it on LD_LIBRARY_PATH in the "
+                   "launch; a framework library must come from the framework itself")
+
+
+def _check_versions(report: LibraryReport, facts: ElfFacts, ubuntu: str | None,
+                    release) -> None:
+    ceilings = UBUNTU_CEILINGS.get(ubuntu or "")
+    for prefix, versions in sorted(facts.required_versions.items()):
+        highest = max(versions, key=_version_key)
+        if ceilings is None:
+            report.add("info", "versions", f"needs {prefix}_{highest} at most"
+                       + ("" if ubuntu else " (no Ubuntu known for the target: not compared)"))
+            continue
+        ceiling = ceilings[prefix]
+        if _version_key(highest) > _version_key(ceiling):
+            report.add("error", "versions",
+                       f"needs {prefix}_{highest}, but Ubuntu {ubuntu} (release {release.id}) "
+                       f"provides up to {prefix}_{ceiling}: it will not load there",
+                       f"build inside the release's NGC container (Ubuntu {ubuntu}), or with "
+                       f"a toolchain no newer than its GCC/glibc")
+        else:
+            report.add("info", "versions", f"needs {prefix}_{highest}; Ubuntu {ubuntu} "
+                       f"provides up to {prefix}_{ceiling}")
+
+
+def _check_abi(report: LibraryReport, facts: ElfFacts, cxx11_abi) -> None:
+    # pre-CXX11 std::string mangles as the substitution "Ss" (_ZNSs..., RKSs, ...Ss at the
+    # end); the CXX11 one lives in namespace std::__cxx11
+    old = sorted({n for n in facts.names if _OLD_STRING.search(n) and "__cxx11" not in n})
+    new = sorted({n for n in facts.names if "__cxx11" in n})
+    if cxx11_abi == 1 and old:
+        report.add("error", "abi", f"{len(old)} pre-CXX11 std::string symbol(s) in a "
+                   f"_GLIBCXX_USE_CXX11_ABI=1 target, e.g. {old[0]}",
+                   "compile every source with -D_GLIBCXX_USE_CXX11_ABI=1, as the framework was")
+    if cxx11_abi == 0 and new:
+        report.add("error", "abi", f"{len(new)} CXX11 std::string symbol(s) in a "
+                   f"_GLIBCXX_USE_CXX11_ABI=0 target, e.g. {new[0]}",
+                   "compile every source with -D_GLIBCXX_USE_CXX11_ABI=0, as the framework was")
+
+
+def _check_undefined(report: LibraryReport, facts: ElfFacts, manifest: dict) -> None:
+    if not facts.undefined:
+        return
+    provided = _framework_symbols(manifest)
+    if provided is None:
+        report.add("info", "undefined", f"{len(facts.undefined)} unversioned undefined "
+                   f"symbol(s) not checked: the framework's libraries are not on this machine")
+        return
+    missing = sorted(set(facts.undefined) - provided)
+    if missing:
+        report.add("error", "undefined", f"{len(missing)} undefined symbol(s) that "
+                   f"{manifest['framework']['title']} {manifest['framework']['version']} does "
+                   f"not define, e.g. {missing[0]}: loading fails with `undefined symbol`",
+                   "build against the framework version the library is loaded into")
+
+
+def _check_exports(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
+    try:
+        entry_points = set(frameworks.get(framework).exported_symbols) if framework else set()
+    except Exception:  # an unknown framework in a foreign manifest: nothing to compare
+        entry_points = set()
+    if not entry_points:
+        report.add("info", "exports", f"exports {len(facts.defined)} dynamic symbol(s)")
+        return
+    extra = sorted(set(facts.defined) - entry_points)
+    if extra:
+        report.add("warning", "exports", f"exports {len(extra)} symbol(s) beyond "
+                   f"{', '.join(sorted(entry_points))}, e.g. {extra[0]}: they can clash with "
+                   f"other libraries in the same server",
+                   "hide them: -fvisibility=hidden and a version script exporting only the "
+                   "entry points")
+    required = REQUIRED_ENTRY_POINTS.get(framework or "", set())
+    for name in sorted(entry_points - set(facts.defined)):
+        if name in required:
+            report.add("error", "exports", f"does not export {name}, which "
+                       f"{framework} looks up to load the library",
+                       f"define {name} with default visibility")
+        else:
+            report.add("warning", "exports", f"does not export {name}: loading through "
+                       f"IPluginRegistry::loadLibrary or trtexec --dynamicPlugins needs it "
+                       f"(Triton's --backend-config=tensorrt,plugins= does not)",
+                       f"define extern \"C\" {name} (see TensorRT's plugin library docs)")
+
+
+def _check_cuda(report: LibraryReport, facts: ElfFacts, release) -> None:
+    sass, ptx = facts.fatbin["sass"], facts.fatbin["ptx"]
+    if not sass and not ptx:
+        return
+    report.add("info", "cuda", f"device code: SASS {', '.join(f'sm_{a}' for a in sass) or '-'}"
+               f"; PTX {', '.join(f'compute_{a}' for a in ptx) or '-'}")
+    if release is None or release.is_local:
+        return
+    pin = release.pin("min_compute_capability")
+    if not pin.known:
+        return
+    major, _, minor = pin.value.partition(".")
+    oldest = int(major) * 10 + int(minor or 0)
+    if not any(a <= oldest for a in sass) and not any(a <= oldest for a in ptx):
+        report.add("error", "cuda", f"no code for GPUs of compute capability {pin.value} "
+                   f"(release {release.id}'s minimum): the oldest SASS is "
+                   f"sm_{min(sass) if sass else '-'} and the oldest PTX "
+                   f"compute_{min(ptx) if ptx else '-'}",
+                   f"add sm_{oldest} to target.cuda_archs, or leave the release's default")
+
+
+# --- entry ---------------------------------------------------------------------------
+
+
+def print_report(report: LibraryReport, verbose: bool = True) -> None:
+    from . import log
+
+    colours = {"error": "red", "warning": "yellow", "info": "dim"}
+    verdict = (log.style("FAIL", "red", "bold") if report.errors else log.style("ok", "green"))
+    print(f"{verdict}  {report.library}  ({report.framework or 'unknown framework'}, "
+          f"release {report.release or 'unknown'})")
+    for f in report.findings:
+        if f.severity == "info" and not verbose:
+            continue
+        print(f"  {log.style(f.severity, colours[f.severity]):<8} {f.code:<10} {f.message}")
+        if f.fix and f.severity != "info":
+            print(f"  {'':<8} {'':<10} fix: {f.fix}")
+
+
+def targets(paths: list[Path]) -> list[tuple[Path, dict | None]]:
+    """(library, manifest or None) for each path: an artifact folder, a manifest.json, or a
+    library file (its folder's manifest is used when there is one)."""
+    found = []
+    for path in paths:
+        if path.is_dir() or path.name == runtime.MANIFEST:
+            try:
+                manifest = runtime.read_manifest(path)
+            except runtime.LoadRefused as exc:
+                raise UserError(f"{path}: {exc}") from None
+            folder = path if path.is_dir() else path.parent
+            found.append((folder / manifest["library"], manifest))
+        elif path.is_file():
+            beside = path.parent / runtime.MANIFEST
+            manifest = None
+            if beside.is_file():
+                candidate = json.loads(beside.read_text("utf-8"))
+                if candidate.get("library") == path.name:
+                    manifest = candidate
+            found.append((path, manifest))
+        else:
+            raise UserError(f"{path} does not exist; give an artifact folder (with "
+                            f"manifest.json), a manifest.json or a library file")
+    return found
+
+
+def check(paths: list[Path], release=None) -> list[LibraryReport]:
+    """Audit every library; the release defaults to each manifest's."""
+    from . import releases
+
+    reports = []
+    matrix = None
+    for library, manifest in targets(paths):
+        target = release
+        if target is None and manifest is not None:
+            rid = manifest["release"]["id"]
+            matrix = matrix or releases.load_matrix()
+            target = releases.resolve(rid, matrix) if rid in matrix or rid == "local" else None
+        reports.append(audit(library, manifest, target))
+    return reports

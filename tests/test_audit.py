@@ -1,0 +1,140 @@
+"""`opforge check`: the ELF audit, on real libraries compiled here with planted problems,
+and on the example's artifacts (also audited by every `opforge build`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import have, opforge
+from opforge import cuda
+
+CXX = shutil.which("c++") or shutil.which("g++")
+
+
+def compile_lib(folder: Path, source: str, name: str = "libx.so", flags: tuple = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    src = folder / "x.cc"
+    src.write_text(source)
+    lib = folder / name
+    subprocess.run([CXX, "-shared", "-fPIC", "-O1", str(src), *flags, "-o", str(lib)],
+                   check=True, capture_output=True)
+    return lib
+
+
+def with_manifest(lib: Path, framework: str, cxx11_abi: int = 1, release: str = "local",
+                  link_libraries: tuple = ()) -> Path:
+    manifest = {"schema": "opforge-manifest/1", "library": lib.name,
+                "framework": {"name": framework, "title": framework, "version": "1.0",
+                              "cxx11_abi": cxx11_abi},
+                "release": {"id": release}, "build": {"link_libraries": list(link_libraries)},
+                "files": {}}
+    (lib.parent / "manifest.json").write_text(json.dumps(manifest))
+    return lib
+
+
+def check(*args: str) -> tuple[int, dict]:
+    result = opforge("check", *args, "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def findings(data: dict, severity: str) -> list[str]:
+    return [f"{f['code']}: {f['message']}" for lib in data["libraries"]
+            for f in lib["findings"] if f["severity"] == severity]
+
+
+def test_needed_library_the_target_lacks(tmp_path):
+    dep = compile_lib(tmp_path / "dep", "int foo() { return 1; }\n", "libfoo.so")
+    lib = compile_lib(tmp_path / "lib", 'int foo(); extern "C" int bar() { return foo(); }\n',
+                      flags=(f"-L{dep.parent}", "-lfoo"))
+    code, data = check(str(with_manifest(lib, "pytorch")))
+    assert code == 8
+    assert any("needed: needs libfoo.so, which pytorch in Triton does not provide" in f
+               for f in findings(data, "error")), data
+
+
+def test_symbol_versions_above_the_release_ubuntu(tmp_path):
+    # std::__throw_bad_array_new_length is GLIBCXX_3.4.29 (GCC 11); Ubuntu 20.04 has 3.4.28
+    lib = compile_lib(tmp_path, "#include <string>\n"
+                      'extern "C" void f(int n) { if (n) std::__throw_bad_array_new_length(); }\n')
+    code, data = check(str(lib), "--release", "23.01")
+    assert code == 8
+    assert any("needs GLIBCXX_3.4.29, but Ubuntu 20.04 (release 23.01) provides up to "
+               "GLIBCXX_3.4.28" in f for f in findings(data, "error")), data
+    code, data = check(str(lib), "--release", "24.09")  # Ubuntu 22.04: fine
+    assert code == 0, data
+
+
+def test_cxx11_abi_mix_up(tmp_path):
+    lib = compile_lib(tmp_path, '#include <string>\n'
+                      'std::string g(const std::string& s) { return s + "x"; }\n',
+                      flags=("-D_GLIBCXX_USE_CXX11_ABI=0",))
+    code, data = check(str(with_manifest(lib, "pytorch", cxx11_abi=1)))
+    assert code == 8
+    assert any("pre-CXX11 std::string symbol(s) in a _GLIBCXX_USE_CXX11_ABI=1 target" in f
+               for f in findings(data, "error")), data
+
+
+def test_entry_points_and_extra_exports(tmp_path):
+    lib = compile_lib(tmp_path / "a", 'extern "C" int helper() { return 1; }\n')
+    code, data = check(str(with_manifest(lib, "onnxruntime")))
+    assert code == 8
+    assert any("does not export RegisterCustomOps" in f for f in findings(data, "error"))
+    assert any("exports 1 symbol(s) beyond RegisterCustomOps, e.g. helper" in f
+               for f in findings(data, "warning")), data
+
+
+@pytest.mark.skipif(not have("torch"), reason="PyTorch is not installed: its libraries are "
+                    "what undefined symbols are checked against")
+def test_undefined_symbols_the_framework_does_not_define(tmp_path):
+    import torch
+
+    libc10 = Path(torch.__file__).parent / "lib" / "libc10.so"
+    lib = compile_lib(tmp_path, 'extern "C" int not_in_torch_anywhere();\n'
+                      'extern "C" int f() { return not_in_torch_anywhere(); }\n')
+    code, data = check(str(with_manifest(lib, "pytorch", link_libraries=(str(libc10),))))
+    assert code == 8
+    assert any("undefined symbol(s) that pytorch 1.0 does not define, e.g. "
+               "not_in_torch_anywhere" in f for f in findings(data, "error")), data
+
+
+@pytest.mark.skipif(cuda.nvcc_or_none() is None, reason="nvcc not found: no CUDA library to "
+                    "audit")
+def test_cuda_code_too_new_for_the_release(tmp_path):
+    source = tmp_path / "k.cu"
+    source.write_text("__global__ void k(float* x) { x[0] = 1; }\n"
+                      "void launch(float* x) { k<<<1, 1>>>(x); }\n")
+    lib = tmp_path / "libk.so"
+    subprocess.run([str(cuda.find_nvcc().path), "-shared", "-Xcompiler", "-fPIC", str(source),
+                    "-gencode=arch=compute_90,code=sm_90", "-o", str(lib)], check=True)
+    code, data = check(str(lib), "--release", "25.01")  # minimum compute capability 7.5
+    assert code == 8
+    assert any("no code for GPUs of compute capability 7.5" in f
+               for f in findings(data, "error")), data
+
+
+def test_build_audits_what_it_built(built_example):
+    assert built_example["audit"], built_example
+    assert all(r["ok"] for r in built_example["audit"])
+    assert "audit against release local (opforge check)" in built_example["stderr"]
+
+
+def test_check_an_artifact_folder_against_a_release(built_example):
+    folder = Path(built_example["artifacts"][0]["manifest"]).parent
+    code, data = check(str(folder), "--release", "24.09")
+    assert code == 0, data
+    assert any("Ubuntu 22.04 provides up to GLIBCXX_3.4.30" in f
+               for f in findings(data, "info")), data
+
+
+def test_check_refuses_what_is_not_a_library(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = opforge("check", str(tmp_path / "notes.txt"))
+    assert result.returncode == 2
+    assert "not a readable ELF shared library" in result.stderr
+    result = opforge("check", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
