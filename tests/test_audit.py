@@ -138,3 +138,14 @@ def test_check_refuses_what_is_not_a_library(tmp_path):
     assert "not a readable ELF shared library" in result.stderr
     result = opforge("check", str(tmp_path / "missing"))
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_op_identity_clashes_between_libraries(built_example, tmp_path):
+    """Two copies of one artifact register the same ops: reported from the manifests."""
+    folder = Path(built_example["artifacts"][0]["manifest"]).parent
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    code, data = check(str(folder), str(copy))
+    assert code == 8
+    clash = [f for f in findings(data, "error") if f.startswith("clash:")]
+    assert len(clash) == 2 and "op acme::AddSub is also registered by" in clash[0], data

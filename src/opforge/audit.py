@@ -349,17 +349,39 @@ def targets(paths: list[Path]) -> list[tuple[Path, dict | None]]:
     return found
 
 
+def clashes(found: list[tuple[Path, dict | None]], reports: list[LibraryReport]) -> None:
+    """Op identities registered by more than one of the libraries (from their manifests'
+    inventories, without loading them): one error on each library involved."""
+    owners: dict[tuple[str, str], list[int]] = {}
+    for i, (_, manifest) in enumerate(found):
+        for op in (manifest or {}).get("ops", []):
+            owners.setdefault((manifest["framework"]["name"], op["identity"]), []).append(i)
+    for (framework, identity), where in sorted(owners.items()):
+        if len(where) < 2:
+            continue
+        names = [str(found[i][0]) for i in where]
+        for i in where:
+            others = [n for n in names if n != str(found[i][0])] or names[1:]
+            reports[i].add("error", "clash", f"{framework} op {identity} is also registered by "
+                           f"{', '.join(others)}: loaded together, one registration fails or "
+                           f"silently wins",
+                           "give the recipes different namespaces, or load only one library")
+
+
 def check(paths: list[Path], release=None) -> list[LibraryReport]:
-    """Audit every library; the release defaults to each manifest's."""
+    """Audit every library, then compare their op inventories; the release defaults to each
+    manifest's."""
     from . import releases
 
     reports = []
     matrix = None
-    for library, manifest in targets(paths):
+    found = targets(paths)
+    for library, manifest in found:
         target = release
         if target is None and manifest is not None:
             rid = manifest["release"]["id"]
             matrix = matrix or releases.load_matrix()
             target = releases.resolve(rid, matrix) if rid in matrix or rid == "local" else None
         reports.append(audit(library, manifest, target))
+    clashes(found, reports)
     return reports
