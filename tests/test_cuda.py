@@ -266,3 +266,13 @@ def test_missing_tensorrt_names_both_ways_to_get_it(tmp_path):
     assert result.returncode == 4, result.stderr
     assert f"$TENSORRT_ROOT={tmp_path / 'nowhere'} (no include/NvInfer.h)" in result.stderr
     assert "nvcr.io/nvidia/tritonserver:<release>-py3" in result.stderr
+
+
+def test_tensorrt_op_with_only_float64_is_refused(tmp_path):
+    recipe = example_with(tmp_path / "r", ('frameworks = ["pytorch", "tensorflow", "onnxruntime"]',
+                                           'frameworks = ["tensorrt"]'),
+                          ('devices = ["cpu"]', 'devices = ["cuda"]'),
+                          ('T = ["float32", "float16"]', 'T = ["float64"]'))
+    result = opforge("build", str(recipe), "--release", "local")
+    assert result.returncode == 2, result.stderr
+    assert "op AddSub: TensorRT has no float64 tensors" in result.stderr

@@ -257,10 +257,8 @@ def _check_undefined(report: LibraryReport, facts: ElfFacts, manifest: dict) -> 
 
 
 def _check_exports(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
-    try:
-        entry_points = set(frameworks.get(framework).exported_symbols) if framework else set()
-    except Exception:  # an unknown framework in a foreign manifest: nothing to compare
-        entry_points = set()
+    adapter = frameworks.registry().get(framework or "")
+    entry_points = set(adapter.exported_symbols) if adapter else set()
     if not entry_points:
         report.add("info", "exports", f"exports {len(facts.defined)} dynamic symbol(s)")
         return

@@ -7,6 +7,7 @@ are generated from it (`python -m opforge.docgen`), and a test fails when they d
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import tomllib
 from pathlib import Path
@@ -528,8 +529,10 @@ def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
         problems.append((loc + ("name",), f"op {op.name} has no cuda kernel, but TensorRT "
                                           f"(in target.frameworks) runs plugins on GPUs only; "
                                           f"add cuda = \"kernels/....cu\""))
-    combos = [[op.dtype_options(t.dtype) for t in (*op.inputs, *op.outputs)]]
-    if not any(all(any(d != "float64" for d in opts) for opts in row) for row in combos):
+    names = list(op.types)
+    bindings = [dict(zip(names, combo)) for combo in itertools.product(*op.types.values())]
+    if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
+               for b in bindings):
         problems.append((loc + ("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
                                            f"no type assignment of this op can be a TensorRT "
                                            f"plugin; allow float32 or float16"))
