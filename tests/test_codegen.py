@@ -192,7 +192,7 @@ def test_tensorrt_glue_and_cmake(tmp_path):
     tc = Toolchain("tensorrt", "10.4.0.26", "/trt", ["/trt/include"], [], [], 17, 1,
                    {"major": "10"})
     gen = codegen.generate(loaded, [trt], {"tensorrt": tc}, ["cuda"], tmp_path / "gen",
-                           cuda=cuda.ArchPlan(("80", "90"), "90", "test"))
+                           cuda=cuda.ArchPlan(("80", "90"), "test"))
     glue = (gen.framework_dirs["tensorrt"] / "glue.cc").read_text()
     for needle in ("class MixPlugin : public IPluginV3,", "public nvinfer1::IPluginV3OneCore",
                    "public nvinfer1::IPluginV3OneBuild", "public nvinfer1::IPluginV3OneRuntime",

@@ -127,7 +127,8 @@ def read_elf(path: Path) -> ElfFacts:
             elif bind in ("STB_GLOBAL", "STB_WEAK") and sym["st_other"]["visibility"] in (
                     "STV_DEFAULT", "STV_PROTECTED"):
                 defined.append(sym.name)
-    return ElfFacts(needed, versions, undefined, defined, cuda.fatbin_archs(path), names)
+        fatbin = cuda.fatbin_archs_in(elf)
+    return ElfFacts(needed, versions, undefined, defined, fatbin, names)
 
 
 def _version_key(text: str) -> tuple[int, ...]:

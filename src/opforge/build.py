@@ -118,7 +118,7 @@ def check_cuda_support(plan: BuildPlan, explicit: bool) -> dict[str, list[str]]:
     """The extra libraries each framework's CUDA glue links. A framework whose installation
     cannot make a working CUDA library is skipped loudly (an error with --framework); with
     compile_only its glue is compiled anyway where its headers allow."""
-    libraries, problems = {}, []
+    libraries, problems, skipped = {}, [], {}
     for name, fb in list(plan.builds.items()):
         support = fb.framework.cuda_support(fb.toolchain)
         if not support.problem:
@@ -130,13 +130,10 @@ def check_cuda_support(plan: BuildPlan, explicit: bool) -> dict[str, list[str]]:
         elif explicit and not plan.compile_only:
             problems.append(ToolchainError(f"{name}: {support.problem}"))
         else:
-            plan.skipped[name] = support.problem
+            skipped[name] = support.problem
             del plan.builds[name]
-            log.warn(f"skipping {name}: {support.problem}")
-    raise_all(problems)
-    if not plan.builds:
-        raise ToolchainError("no framework of the recipe can build CUDA ops here",
-                             details=[f"{n}: {why}" for n, why in plan.skipped.items()])
+    settle(problems, bool(plan.builds), skipped, "build CUDA ops")
+    plan.skipped.update(skipped)
     return libraries
 
 
@@ -157,13 +154,20 @@ def detect_toolchains(selected: list[Framework], explicit: bool
             skipped[name] = exc.message
         else:
             problems.append(exc)
+    settle(problems, bool(found), skipped, "be built")
+    return found, skipped
+
+
+def settle(problems: list[BaseException], anything_left: bool, skipped: dict[str, str],
+           what: str) -> None:
+    """After sorting frameworks into kept / skipped / failed: raise the failures (all of
+    them); with nothing left, an error saying why each was skipped; else warn each skip."""
     raise_all(problems)
-    if not found:
-        raise ToolchainError("no framework of the recipe can be built here",
+    if not anything_left:
+        raise ToolchainError(f"no framework of the recipe can {what} here",
                              details=[f"{n}: {why}" for n, why in skipped.items()])
     for name, why in skipped.items():
         log.warn(f"skipping {name}: {why}")
-    return found, skipped
 
 
 def raise_all(problems: list[BaseException]) -> None:

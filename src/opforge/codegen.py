@@ -135,10 +135,8 @@ def _trt_default(attr_type: str, value) -> str:
 
 def trt_bindings(op: Op) -> list[list[str]]:
     """Type-variable assignments TensorRT can carry, as DataType per input then output."""
-    from .frameworks.onnxruntime import bindings
-
     rows = []
-    for b in bindings(op):
+    for b in op.type_bindings():
         dtypes = [b.get(t.dtype, t.dtype) for t in (*op.inputs, *op.outputs)]
         if all(d in _TRT_DTYPE for d in dtypes):
             rows.append([_TRT_DTYPE[d] for d in dtypes])
@@ -206,14 +204,12 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
     for t in inputs:
         if t["var"]:
             groups.setdefault(t["var"], []).append(t["name"])
-    from .frameworks.onnxruntime import bindings
-
     def onnx_elem(dtype: str) -> str:
         return "ONNX_TENSOR_ELEMENT_DATA_TYPE_" + _ONNX_ELEM[dtype]
 
     ort_bindings = [{"inputs": [onnx_elem(b.get(t.dtype, t.dtype)) for t in op.inputs],
                      "outputs": [onnx_elem(b.get(t.dtype, t.dtype)) for t in op.outputs]}
-                    for b in bindings(op)]
+                    for b in op.type_bindings()]
     return {
         "ort_bindings": ort_bindings,
         "trt_bindings": trt_bindings(op),

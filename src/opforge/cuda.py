@@ -23,6 +23,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from . import proc
+from .frameworks import version_not_newer
 from .errors import ReleaseError, ToolchainError, UserError, VersionMismatch
 from .releases import Release
 
@@ -156,11 +157,11 @@ def check_nvcc(release: Release, nvcc: Nvcc) -> str:
     driver than the release requires); returns the release's CUDA version."""
     cuda = release_cuda(release, nvcc)
     try:
-        newer = _major_minor(nvcc.version) > _major_minor(cuda)
+        Version(cuda)
     except InvalidVersion:
         raise ReleaseError(f"release {release.id}: CUDA version {cuda!r} is not a version "
                            f"number") from None
-    if newer:
+    if not version_not_newer(nvcc.version, cuda):
         raise VersionMismatch(
             f"nvcc {nvcc.version} is newer than the CUDA {cuda} of Triton release "
             f"{release.id}: the CUDA runtime linked into the library would need a newer "
@@ -186,9 +187,13 @@ def min_compute_capability(release: Release, cuda: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class ArchPlan:
-    archs: tuple[str, ...]  # SASS for each
-    ptx: str  # PTX for this one (the newest)
+    archs: tuple[str, ...]  # SASS for each, oldest first
     why: str
+
+    @property
+    def ptx(self) -> str:
+        """PTX for the newest, which later GPUs JIT-compile."""
+        return self.archs[-1]
 
     @property
     def cmake(self) -> str:
@@ -232,7 +237,7 @@ def plan_archs(release: Release, nvcc: Nvcc, override: list[str] | None = None,
             f"nvcc {nvcc.version} cannot compile for {', '.join('sm_' + a for a in unsupported)}"
             f" (it supports {', '.join(f'sm_{c}' for c in nvcc.codes)}); narrow the list "
             f"with target.cuda_archs or --cuda-arch, or use the release's CUDA toolkit")
-    return ArchPlan(archs, archs[-1], why)
+    return ArchPlan(archs, why)
 
 
 # --- what a built library carries ----------------------------------------------------
@@ -243,10 +248,15 @@ def fatbin_archs(library: Path) -> dict[str, list[int]]:
     concatenates one fatbin per CUDA object). Empty lists when it has no device code."""
     from elftools.elf.elffile import ELFFile
 
-    sass, ptx = set(), set()
     with open(library, "rb") as fh:
-        section = ELFFile(fh).get_section_by_name(".nv_fatbin")
-        data = section.data() if section is not None else b""
+        return fatbin_archs_in(ELFFile(fh))
+
+
+def fatbin_archs_in(elf) -> dict[str, list[int]]:
+    """fatbin_archs of an already opened pyelftools ELFFile."""
+    section = elf.get_section_by_name(".nv_fatbin")
+    data = section.data() if section is not None else b""
+    sass, ptx = set(), set()
     offset = 0
     while offset + _FATBIN_HEADER.size <= len(data):
         magic, _version, header_size, size = _FATBIN_HEADER.unpack_from(data, offset)

@@ -11,13 +11,14 @@ from .errors import OpforgeError
 def report(matrix: dict[str, releases.Release]) -> dict:
     out: dict = {"python": sys.executable, "frameworks": {}, "sdks": {}, "tools": {},
                  "buildable": {}}
+    toolchains: dict[str, frameworks.Toolchain] = {}
     for name, fw in frameworks.registry().items():
         entry: dict = {"installed": None}
         dist = frameworks.installed_distribution(fw)
         if dist is not None:
             entry["installed"] = {"distribution": dist.metadata["Name"], "version": dist.version}
         try:
-            tc = fw.detect()
+            tc = toolchains[name] = fw.detect()
             entry["toolchain"] = {"version": tc.version, "location": tc.location,
                                   "cxx_standard": tc.cxx_standard, "cxx11_abi": tc.cxx11_abi}
             entry["can_build"] = True
@@ -51,12 +52,11 @@ def report(matrix: dict[str, releases.Release]) -> dict:
         out["cuda"] = {**found_nvcc.to_json(), "can_build": True}
     except OpforgeError as exc:
         out["cuda"] = {"can_build": False, "why_not": exc.message}
-    for name, entry in out["frameworks"].items():
-        if entry["can_build"]:
-            fw = frameworks.get(name)
-            support = fw.cuda_support(fw.detect())
-            entry["cuda"] = {"can_build": not support.problem and out["cuda"]["can_build"],
-                             "why_not": support.problem or out["cuda"].get("why_not", "")}
+    for name, tc in toolchains.items():
+        support = frameworks.get(name).cuda_support(tc)
+        out["frameworks"][name]["cuda"] = {
+            "can_build": not support.problem and out["cuda"]["can_build"],
+            "why_not": support.problem or out["cuda"].get("why_not", "")}
     return out
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, runtime
+from .recipe import Output
 
 if TYPE_CHECKING:
     from .build import BuildPlan, FrameworkBuild
@@ -27,36 +28,28 @@ RUNTIME_NAME = "opforge_runtime.py"
 
 
 def op_inventory(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
-    recipe = plan.recipe
-    return kernel_ops(plan, fb) + [{
-        "name": op.name,
-        "identity": fb.framework.op_identity(recipe, op, native=True),
-        "doc": op.doc,
-        "native": True,
-        "sources": list(native.sources),  # relative to the recipe
-        "inputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
-                   for t in op.inputs],
-        "outputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
-                    for t in op.outputs],
-        "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
-        "types": {k: list(v) for k, v in op.types.items()},
-    } for native in recipe.native_for(fb.framework.name) for op in native.ops]
+    """Every op the library registers: the recipe's kernel ops, then its native ops for
+    this framework."""
+    recipe, fw = plan.recipe, fb.framework
+    kernel_ops = [{**signature(op, fw.op_identity(recipe, op)),
+                   "devices": [d for d in plan.devices if op.kernel(d)]} for op in recipe.ops]
+    native_ops = [{**signature(op, fw.op_identity(recipe, op, native=True)), "native": True,
+                   "sources": list(native.sources)}  # relative to the recipe
+                  for native in recipe.native_for(fw.name) for op in native.ops]
+    return kernel_ops + native_ops
 
 
-def kernel_ops(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
-    recipe = plan.recipe
-    return [{
-        "name": op.name,
-        "identity": fb.framework.op_identity(recipe, op),
-        "doc": op.doc,
-        "inputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
-                   for t in op.inputs],
-        "outputs": [{"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype),
-                     "shape": t.shape} for t in op.outputs],
-        "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
-        "types": {k: list(v) for k, v in op.types.items()},
-        "devices": [d for d in plan.devices if op.kernel(d)],
-    } for op in recipe.ops]
+def signature(op, identity: str) -> dict:
+    """An op's signature as the manifest records it (outputs with their shape rule, where
+    the op has one)."""
+    def tensor(t) -> dict:
+        entry = {"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
+        return {**entry, "shape": t.shape} if isinstance(t, Output) else entry
+
+    return {"name": op.name, "identity": identity, "doc": op.doc,
+            "inputs": [tensor(t) for t in op.inputs], "outputs": [tensor(t) for t in op.outputs],
+            "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
+            "types": {k: list(v) for k, v in op.types.items()}}
 
 
 def release_pins(plan: BuildPlan) -> dict[str, str]:

@@ -127,50 +127,12 @@ class TestVector(_Model):
     """Relative tolerance; default by dtype like `atol`."""
 
 
-class Op(_Model):
-    """A kernel op: declared once, with one framework-neutral kernel source per device."""
+class _Signature(_Model):
+    """What every op declares, kernel or native: its arguments, attributes, type variables
+    and test vectors."""
 
-    name: Annotated[str, Field(pattern=CAMEL)]
-    """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
-    Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
-    doc: str = ""
-    """One line describing the op."""
-    inputs: Annotated[list[TensorArg], Field(min_length=1)]
-    """Input tensors, in call order."""
-    outputs: Annotated[list[Output], Field(min_length=1)]
-    """Output tensors, in return order, each with a shape rule."""
-    attrs: list[Attr] = []
-    """Typed attributes (constants per call/node), passed to the kernel."""
-    types: dict[Annotated[str, Field(pattern=CAMEL)], Annotated[list[DType],
-                                                               Field(min_length=1)]] = {}
-    """Type variables: name -> the dtypes it ranges over, e.g. { T = ["float32", "float16"] }.
-    All arguments with the same variable share one dtype at run time."""
-    cpu: str | None = None
-    """CPU kernel source (C++), relative to the recipe's folder."""
-    cuda: str | None = None
-    """CUDA kernel source (.cu), relative to the recipe's folder."""
-    tests: list[TestVector] = []
-    """Test vectors, run by `opforge test` in every framework (and later through the
-    server)."""
-
-    def kernel(self, device: str) -> str | None:
-        return {"cpu": self.cpu, "cuda": self.cuda}[device]
-
-    def dtype_options(self, dtype: str) -> list[str]:
-        return list(self.types[dtype]) if dtype in self.types else [dtype]
-
-    def shape_rule(self, output: Output) -> shapes.ShapeRule:
-        return shapes.parse(output.shape)
-
-
-class NativeOp(_Model):
-    """An op that native sources register themselves: its signature, for test vectors and the
-    manifest (opforge generates no glue for it)."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
-    """The op's name as its framework knows it: torch.ops.<namespace>.<name> for PyTorch,
-    the REGISTER_OP name for TensorFlow (e.g. "NativeDemoClamp"), the op type in domain
-    <namespace> for ONNX Runtime, the plugin name for TensorRT."""
+    name: str
+    """Op name."""
     doc: str = ""
     """One line describing the op."""
     inputs: Annotated[list[TensorArg], Field(min_length=1)]
@@ -178,15 +140,55 @@ class NativeOp(_Model):
     outputs: Annotated[list[TensorArg], Field(min_length=1)]
     """Output tensors, in return order."""
     attrs: list[Attr] = []
-    """Attributes, as the op declares them (keyword arguments in PyTorch)."""
+    """Typed attributes (constants per call/node): keyword arguments in PyTorch, attrs in
+    TensorFlow, node attributes in ONNX, plugin fields in TensorRT."""
     types: dict[Annotated[str, Field(pattern=CAMEL)], Annotated[list[DType],
                                                                Field(min_length=1)]] = {}
-    """Type variables, as for kernel ops."""
+    """Type variables: name -> the dtypes it ranges over, e.g. { T = ["float32", "float16"] }.
+    All arguments with the same variable share one dtype at run time."""
     tests: list[TestVector] = []
-    """Test vectors, run by `opforge test` in this block's framework."""
+    """Test vectors, run by `opforge test`: a kernel op's in every framework, a native op's
+    in its block's framework."""
 
     def dtype_options(self, dtype: str) -> list[str]:
         return list(self.types[dtype]) if dtype in self.types else [dtype]
+
+    def type_bindings(self) -> list[dict[str, str]]:
+        """Every assignment of the type variables (one ONNX Runtime registration each, one
+        TensorRT type combination each)."""
+        names = list(self.types)
+        return [dict(zip(names, combo))
+                for combo in itertools.product(*(self.types[n] for n in names))]
+
+
+class Op(_Signature):
+    """A kernel op: declared once, with one framework-neutral kernel source per device."""
+
+    name: Annotated[str, Field(pattern=CAMEL)]
+    """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
+    Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
+    outputs: Annotated[list[Output], Field(min_length=1)]
+    """Output tensors, in return order, each with a shape rule."""
+    cpu: str | None = None
+    """CPU kernel source (C++), relative to the recipe's folder."""
+    cuda: str | None = None
+    """CUDA kernel source (.cu), relative to the recipe's folder."""
+
+    def kernel(self, device: str) -> str | None:
+        return {"cpu": self.cpu, "cuda": self.cuda}[device]
+
+    def shape_rule(self, output: Output) -> shapes.ShapeRule:
+        return shapes.parse(output.shape)
+
+
+class NativeOp(_Signature):
+    """An op that native sources register themselves: its signature, for test vectors and the
+    manifest (opforge generates no glue for it)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    """The op's name as its framework knows it: torch.ops.<namespace>.<name> for PyTorch,
+    the REGISTER_OP name for TensorFlow (e.g. "NativeDemoClamp"), the op type in domain
+    <namespace> for ONNX Runtime, the plugin name for TensorRT."""
 
 
 class Native(_Model):
@@ -396,7 +398,7 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
     return problems
 
 
-def _check_signature(op: Op | NativeOp, loc: tuple) -> list[tuple]:
+def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
     """Checks of an op's names, dtypes, type variables, attributes and test vectors."""
     problems: list[tuple] = []
     args = [*op.inputs, *op.outputs]
@@ -474,9 +476,8 @@ def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Pa
                   ) -> list[tuple]:
     problems: list[tuple] = []
     for i, raw in enumerate(natives):
-        try:
-            native = Native.model_validate(_strip_extra(raw, Native))
-        except ValidationError:
+        native = _parse_for_checks(raw, Native)
+        if native is None:
             continue  # structural errors are already listed
         loc = ("native", i)
         if native.framework not in frameworks:
@@ -513,13 +514,6 @@ def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Pa
     return problems
 
 
-def _strip_extra(raw: Any, model: type[BaseModel]) -> Any:
-    """`raw` without the keys `model` does not know (already reported as typos)."""
-    if not isinstance(raw, dict):
-        return raw
-    return {k: v for k, v in raw.items() if k in model.model_fields}
-
-
 def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
     """TensorRT plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
     problems = []
@@ -529,10 +523,8 @@ def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
         problems.append((loc + ("name",), f"op {op.name} has no cuda kernel, but TensorRT "
                                           f"(in target.frameworks) runs plugins on GPUs only; "
                                           f"add cuda = \"kernels/....cu\""))
-    names = list(op.types)
-    bindings = [dict(zip(names, combo)) for combo in itertools.product(*op.types.values())]
     if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
-               for b in bindings):
+               for b in op.type_bindings()):
         problems.append((loc + ("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
                                            f"no type assignment of this op can be a TensorRT "
                                            f"plugin; allow float32 or float16"))
@@ -553,12 +545,12 @@ def _without(data: Any, loc: tuple) -> Any:
     return data
 
 
-def _parse_for_checks(raw: Any) -> Op | None:
-    """The op, for the checks across its fields, ignoring unknown keys (already reported as
-    typos) so that a typo does not hide the op's other problems."""
+def _parse_for_checks(raw: Any, model: type[_Model] = Op) -> Any:
+    """The op (or native block), for the checks across its fields, ignoring unknown keys
+    (already reported as typos) so that a typo does not hide its other problems."""
     for _ in range(20):
         try:
-            return Op.model_validate(raw)
+            return model.model_validate(raw)
         except ValidationError as exc:
             extra = [tuple(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"]
             if not extra or len(extra) != len(exc.errors()):

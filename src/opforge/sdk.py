@@ -36,7 +36,7 @@ WELL_KNOWN = {
                  ("/usr/local/tensorrt/include", "/usr/local/tensorrt/lib"),
                  ("/opt/tensorrt/include", "/opt/tensorrt/lib")],
 }
-TENSORRT_ENV = "TENSORRT_ROOT"
+
 
 
 @dataclass(frozen=True)
@@ -162,12 +162,13 @@ def _trt_location(include: Path, lib_dir: Path | None, root: Path, how: str) -> 
 
 def find_tensorrt() -> SdkLocation | SdkMissing:
     missing = SdkMissing("tensorrt")
-    if os.environ.get(TENSORRT_ENV):
-        root = Path(os.environ[TENSORRT_ENV])
-        found = _trt_location(root / "include", root / "lib", root, f"${TENSORRT_ENV}")
+    env = catalogue()["tensorrt"]["env"]
+    if os.environ.get(env):
+        root = Path(os.environ[env])
+        found = _trt_location(root / "include", root / "lib", root, f"${env}")
         if found:
             return found
-        missing.tried.append(f"${TENSORRT_ENV}={root} (no include/NvInfer.h)")
+        missing.tried.append(f"${env}={root} (no include/NvInfer.h)")
     for include, lib in WELL_KNOWN["tensorrt"]:
         found = _trt_location(Path(include), Path(lib), Path(include).parent, "well-known path")
         if found:
@@ -177,19 +178,15 @@ def find_tensorrt() -> SdkLocation | SdkMissing:
 
 
 def missing_message(missing: SdkMissing, version_hint: str | None) -> str:
-    if missing.name == "tensorrt":
-        return (f"the TensorRT headers were not found (no registry carries them); looked at "
-                f"{'; '.join(missing.tried)}. Set {TENSORRT_ENV} to an unpacked TensorRT "
-                f"release (the folder holding include/NvInfer.h and lib/libnvinfer.so; NVIDIA "
-                f"publishes them at https://developer.nvidia.com/tensorrt), or build inside "
-                f"the release's NGC container (nvcr.io/nvidia/tritonserver:<release>-py3), "
-                f"whose TensorRT is found at /usr/include/x86_64-linux-gnu.")
     entry = catalogue()[missing.name]
-    fetch = f"`opforge sdk fetch {missing.name} {version_hint or 'VERSION'}`"
-    return (f"the {entry['title']} C/C++ headers were not found (the PyPI wheel has none); "
-            f"looked at {'; '.join(missing.tried)}. Set {entry['env']} to an unpacked official "
-            f"release (the folder holding include/), or run {fetch} to download and verify "
-            f"it into the cache.")
+    if "url" in entry:
+        get = (f"or run `opforge sdk fetch {missing.name} {version_hint or 'VERSION'}` to "
+               f"download and verify it into the cache")
+    else:
+        get = entry["get"]
+    return (f"the {entry['headers']} were not found ({entry['why_absent']}); looked at "
+            f"{'; '.join(missing.tried)}. Set {entry['env']} to an unpacked official "
+            f"{entry['title']} release (the folder holding {entry['root_holds']}); {get}.")
 
 
 # --- fetch ---------------------------------------------------------------------------
@@ -214,9 +211,9 @@ def _download(url: str, dest: Path) -> None:
 
 def fetch(name: str, version: str, url: str | None = None, sha256: str | None = None) -> SdkLocation:
     """Download, verify and unpack an SDK release archive into the cache (idempotent)."""
-    entries = catalogue()
+    entries = {n: e for n, e in catalogue().items() if "url" in e}
     if name not in entries:
-        raise UserError(f"opforge cannot fetch {name!r}; it knows {', '.join(entries)}")
+        raise UserError(f"opforge cannot fetch {name!r}; it fetches {', '.join(entries)}")
     entry = entries[name]
     dest = cache_root() / f"{name}-{version}"
     if dest.is_dir():

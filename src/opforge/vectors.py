@@ -207,9 +207,11 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
 
 def untestable(manifest: dict, device: str) -> str | None:
     """Why an artifact's vectors cannot run on `device` here, or None."""
-    if manifest["framework"]["name"] == "tensorrt":
-        return ("TensorRT plugins run inside a TensorRT engine on a GPU; opforge test does not "
-                "build engines yet (use trtexec --dynamicPlugins with the library)")
+    from .frameworks import get
+
+    adapter = get(manifest["framework"]["name"])
+    if adapter.untestable:
+        return adapter.untestable
     if device not in manifest.get("devices", ["cpu"]):
         return f"built for {', '.join(manifest['devices'])}, not {device}"
     return None

@@ -70,6 +70,7 @@ class Framework(Protocol):
     exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
     compatibility: str  # "exact": load only into the built version; "at-least": or newer
     requires_cuda: bool  # GPU-only framework (TensorRT): every op needs a CUDA kernel
+    untestable: str  # why `opforge test` cannot run this framework's vectors ("" when it can)
 
     def detect(self) -> Toolchain:
         """What this environment offers to build against; ToolchainError when nothing."""
@@ -102,6 +103,7 @@ class WheelFramework:
     exported_symbols: tuple[str, ...] = ()
     compatibility = "exact"
     requires_cuda = False
+    untestable = ""
     probe: str  # Python source printing a Toolchain as JSON
 
     def detect(self) -> Toolchain:
@@ -227,8 +229,9 @@ def version_matches(installed: str, pin: str) -> bool:
 
 
 def version_not_newer(built: str, pin: str) -> bool:
-    """For libraries that negotiate the API at run time (ONNX Runtime): headers no newer than
-    the release's runtime, compared by major.minor (the ORT API version is the minor)."""
+    """`built` no newer than `pin` by major.minor: headers against the release's runtime for
+    libraries that negotiate the API at run time (the ORT API version is the minor), nvcc
+    against the release's CUDA."""
     try:
         return Version(built).release[:2] <= Version(pin).release[:2]
     except InvalidVersion:

@@ -5,17 +5,11 @@ min(compiled, running), so one build also serves newer ONNX Runtimes."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from .. import sdk
 from ..errors import ToolchainError
 from . import CudaSupport, Toolchain
-
-def bindings(op) -> list[dict[str, str]]:
-    """Every assignment of the op's type variables: one registered ORT op each."""
-    names = list(op.types)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(op.types[n] for n in names))]
 
 
 class OnnxRuntime:
@@ -30,6 +24,7 @@ class OnnxRuntime:
     exported_symbols = ("RegisterCustomOps",)
     compatibility = "at-least"
     requires_cuda = False
+    untestable = ""
 
     def detect(self) -> Toolchain:
         found = sdk.find_onnxruntime()
