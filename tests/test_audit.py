@@ -12,6 +12,7 @@ import pytest
 
 from conftest import have, opforge
 from opforge import cuda
+from opforge.audit import read_elf
 
 CXX = shutil.which("c++") or shutil.which("g++")
 
@@ -35,6 +36,15 @@ def with_manifest(lib: Path, framework: str, cxx11_abi: int = 1, release: str = 
                 "files": {}}
     (lib.parent / "manifest.json").write_text(json.dumps(manifest))
     return lib
+
+
+def _symbolic(lib: Path) -> bool:
+    from elftools.elf.elffile import ELFFile
+
+    with lib.open("rb") as fh:
+        dynamic = ELFFile(fh).get_section_by_name(".dynamic")
+        tags = {t.entry.d_tag: t.entry.d_val for t in dynamic.iter_tags()}
+    return "DT_SYMBOLIC" in tags or bool(tags.get("DT_FLAGS", 0) & 0x2)  # DF_SYMBOLIC
 
 
 def check(*args: str) -> tuple[int, dict]:
@@ -84,7 +94,13 @@ def test_entry_points_and_extra_exports(tmp_path):
     code, data = check(str(with_manifest(lib, "onnxruntime")))
     assert code == 8
     assert any("does not export RegisterCustomOps" in f for f in findings(data, "error"))
-    assert any("exports 1 symbol(s) beyond RegisterCustomOps, e.g. helper" in f
+    assert any("exports 1 symbol(s) where onnxruntime needs RegisterCustomOps, e.g. helper"
+               in f for f in findings(data, "warning")), data
+    # a TorchScript library needs no entry point at all: every export is beyond it
+    lib = compile_lib(tmp_path / "b", 'extern "C" int helper() { return 1; }\n')
+    code, data = check(str(with_manifest(lib, "pytorch")))
+    assert code == 0
+    assert any("exports 1 symbol(s) where pytorch needs nothing" in f
                for f in findings(data, "warning")), data
 
 
@@ -120,6 +136,14 @@ def test_cuda_code_too_new_for_the_release(tmp_path):
 def test_build_audits_what_it_built(built_example):
     assert built_example["audit"], built_example
     assert all(r["ok"] for r in built_example["audit"])
+    # isolation by construction: a version script, -Bsymbolic, --no-undefined
+    assert not any(f["severity"] == "warning" for r in built_example["audit"]
+                   for f in r["findings"]), built_example["audit"]
+    for art in built_example["artifacts"]:
+        facts = read_elf(Path(art["library"]))
+        assert facts.defined == ([] if art["framework"] in ("pytorch", "tensorflow")
+                                 else ["RegisterCustomOps"]), art
+        assert _symbolic(Path(art["library"])), art
     assert "audit against release local (opforge check)" in built_example["stderr"]
 
 

@@ -259,17 +259,20 @@ def _check_undefined(report: LibraryReport, facts: ElfFacts, manifest: dict) -> 
 
 def _check_exports(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
     adapter = frameworks.registry().get(framework or "")
-    entry_points = set(adapter.exported_symbols) if adapter else set()
-    if not entry_points:
+    if adapter is None:
         report.add("info", "exports", f"exports {len(facts.defined)} dynamic symbol(s)")
         return
-    extra = sorted(set(facts.defined) - entry_points)
+    entry_points = set(adapter.exported_symbols)
+    # the linker's own markers, exported by every library built without a version script
+    extra = sorted(set(facts.defined) - entry_points - {"_end", "_edata", "__bss_start",
+                                                        "_init", "_fini"})
     if extra:
-        report.add("warning", "exports", f"exports {len(extra)} symbol(s) beyond "
-                   f"{', '.join(sorted(entry_points))}, e.g. {extra[0]}: they can clash with "
-                   f"other libraries in the same server",
-                   "hide them: -fvisibility=hidden and a version script exporting only the "
-                   "entry points")
+        beyond = ", ".join(sorted(entry_points)) or "nothing (its ops register when it loads)"
+        report.add("warning", "exports", f"exports {len(extra)} symbol(s) where {framework} "
+                   f"needs {beyond}, e.g. {extra[0]}: in one tritonserver they can bind "
+                   f"another library's references (or be bound by them)",
+                   "hide them: -fvisibility=hidden, a version script exporting only the "
+                   "entry points, and -Wl,-Bsymbolic (opforge's generated libraries do)")
     required = REQUIRED_ENTRY_POINTS.get(framework or "", set())
     for name in sorted(entry_points - set(facts.defined)):
         if name in required:
