@@ -23,7 +23,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cuda, frameworks, runtime
+from . import cuda, frameworks, inventory, runtime
 from .errors import UserError
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
@@ -63,6 +63,7 @@ class LibraryReport:
     framework: str | None
     release: str | None
     findings: list[Finding] = field(default_factory=list)
+    registered: dict | None = None  # the op inventory, when one was taken or recorded
 
     @property
     def errors(self) -> list[Finding]:
@@ -73,7 +74,8 @@ class LibraryReport:
 
     def to_json(self) -> dict:
         return {"library": self.library, "framework": self.framework, "release": self.release,
-                "ok": not self.errors, "findings": [asdict(f) for f in self.findings]}
+                "ok": not self.errors, "findings": [asdict(f) for f in self.findings],
+                "registered": self.registered}
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,10 @@ def _defined_symbols(lib: Path) -> list[str]:
     return names
 
 
-def audit(library: Path, manifest: dict | None, release) -> LibraryReport:
+def audit(library: Path, manifest: dict | None, release,
+          registered: inventory.Inventory | None = None) -> LibraryReport:
+    """The ELF checks; with `registered` (what loading the library registered, or why it
+    was not loaded) also the op inventory against the manifest's declared ops."""
     framework = manifest["framework"]["name"] if manifest else None
     report = LibraryReport(str(library), framework, release.id if release else None)
     facts = read_elf(library)
@@ -179,7 +184,43 @@ def audit(library: Path, manifest: dict | None, release) -> LibraryReport:
         _check_undefined(report, facts, manifest)
         _check_exports(report, facts, framework)
     _check_cuda(report, facts, release)
+    if manifest is not None and registered is not None:
+        report.registered = registered.to_json()
+        _check_inventory(report, registered, manifest)
     return report
+
+
+def _check_inventory(report: LibraryReport, registered: inventory.Inventory,
+                     manifest: dict) -> None:
+    title = manifest["framework"]["title"]
+    if registered.error:
+        report.add("error", "load", f"loading it into {title} failed: {registered.error}",
+                   "run `opforge test` on its recipe for the framework's full message; "
+                   "rebuild against the framework version it is loaded into")
+        return
+    if registered.skipped:
+        report.add("info", "inventory", f"not loaded here ({registered.skipped}); op clashes "
+                   "are checked from the manifest's declared ops")
+        return
+    found = registered.identities()
+    when = " (recorded when it was built)" if registered.recorded else ""
+    report.add("info", "inventory", f"registers {len(found)} op(s) in "
+               f"{registered.loaded_with}{when}: {', '.join(sorted(found)) or 'none'}")
+    for clash in registered.builtin_clashes:
+        report.add("error", "clash", f"{clash['identity']} clashes with {clash['with']}: "
+                   f"{title} refuses it or it silently replaces the built-in",
+                   "give the op another name, or the recipe another namespace")
+    declared = {op["identity"] for op in manifest.get("ops", [])}
+    refused = {clash["identity"] for clash in registered.builtin_clashes}
+    for identity in sorted(declared - found - refused):
+        report.add("error", "inventory", f"declares {identity}, but loading the library "
+                   f"registered no such op",
+                   "make the sources register it under that name (native ops are named as "
+                   "their sources register them), or correct the recipe")
+    for identity in sorted(found - declared):
+        report.add("warning", "inventory", f"registers {identity}, which its manifest does "
+                   f"not declare: packaging and clash checks from manifests miss it",
+                   "declare it in the recipe (an op of its [[native]] block)")
 
 
 def _ubuntu(release) -> str | None:
@@ -351,13 +392,23 @@ def targets(paths: list[Path]) -> list[tuple[Path, dict | None]]:
     return found
 
 
-def clashes(found: list[tuple[Path, dict | None]], reports: list[LibraryReport]) -> None:
-    """Op identities registered by more than one of the libraries (from their manifests'
-    inventories, without loading them): one error on each library involved."""
+def registered_identities(manifest: dict, registered: inventory.Inventory | None) -> set[str]:
+    """The op identities a library registers: loaded when it could be, else declared."""
+    if registered is not None and registered.loaded:
+        return registered.identities()
+    return {op["identity"] for op in manifest.get("ops", [])}
+
+
+def clashes(found: list[tuple[Path, dict | None]], reports: list[LibraryReport],
+            inventories: list[inventory.Inventory | None]) -> None:
+    """Op identities registered by more than one of the libraries: one error on each
+    library involved."""
     owners: dict[tuple[str, str], list[int]] = {}
     for i, (_, manifest) in enumerate(found):
-        for op in (manifest or {}).get("ops", []):
-            owners.setdefault((manifest["framework"]["name"], op["identity"]), []).append(i)
+        if manifest is None:
+            continue
+        for identity in registered_identities(manifest, inventories[i]):
+            owners.setdefault((manifest["framework"]["name"], identity), []).append(i)
     for (framework, identity), where in sorted(owners.items()):
         if len(where) < 2:
             continue
@@ -370,12 +421,23 @@ def clashes(found: list[tuple[Path, dict | None]], reports: list[LibraryReport])
                            "give the recipes different namespaces, or load only one library")
 
 
-def check(paths: list[Path], release=None) -> list[LibraryReport]:
-    """Audit every library, then compare their op inventories; the release defaults to each
-    manifest's."""
+def recorded(manifest: dict) -> inventory.Inventory | None:
+    """The inventory `opforge build` recorded in the manifest, if any."""
+    data = manifest.get("registered")
+    if not data:
+        return None
+    found = inventory.Inventory.from_json(manifest["framework"]["name"], data)
+    found.recorded = True
+    return found
+
+
+def check(paths: list[Path], release=None, load: bool = True) -> list[LibraryReport]:
+    """Audit every library, take its op inventory (loading it in a child; with load=False,
+    the one its manifest recorded), then compare the inventories; the release defaults to
+    each manifest's."""
     from . import releases
 
-    reports = []
+    reports, inventories = [], []
     matrix = None
     found = targets(paths)
     for library, manifest in found:
@@ -384,6 +446,11 @@ def check(paths: list[Path], release=None) -> list[LibraryReport]:
             rid = manifest["release"]["id"]
             matrix = matrix or releases.load_matrix()
             target = releases.resolve(rid, matrix) if rid in matrix or rid == "local" else None
-        reports.append(audit(library, manifest, target))
-    clashes(found, reports)
+        registered = None
+        if manifest is not None:
+            registered = (inventory.take(library, library.parent / runtime.MANIFEST) if load
+                          else recorded(manifest))
+        inventories.append(registered)
+        reports.append(audit(library, manifest, target, registered))
+    clashes(found, reports, inventories)
     return reports

@@ -406,7 +406,8 @@ def audit_artifacts(artifacts: list[dict], release: Release) -> list:
     reports = []
     for art in artifacts:
         manifest = runtime.read_manifest(art["manifest"])
-        report = audit.audit(Path(art["library"]), manifest, release)
+        report = audit.audit(Path(art["library"]), manifest, release,
+                             audit.recorded(manifest))
         reports.append(report)
         serious = [f for f in report.findings if f.severity != "info"]
         verdict = "FAIL" if report.errors else "ok"

@@ -95,11 +95,19 @@ def make_parser() -> argparse.ArgumentParser:
                        "severity and a fix: DT_NEEDED the target does not provide, GLIBC/GLIBCXX/"
                        "CXXABI versions above the release's Ubuntu, C++ ABI mix-ups, undefined "
                        "symbols the framework does not define, exports beyond the entry points, "
-                       "CUDA architectures below the release's minimum. Exits 8 on errors.")
+                       "CUDA architectures below the release's minimum. Then load each library "
+                       "in a child process and list the ops it registers (torch ops, "
+                       "TensorFlow op names, ONNX Runtime domain/op through RegisterCustomOps, "
+                       "TensorRT plugins): ops the manifest declares but the library does not "
+                       "register, clashes with the framework's built-in ops, and op identities "
+                       "two of the given libraries both register. Exits 8 on errors.")
     _common(p)
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
                    help="artifact folder (with manifest.json), manifest.json or library file")
     p.add_argument("--release", help="check against this release (default: each manifest's)")
+    p.add_argument("--no-load", dest="load", action="store_false",
+                   help="do not load the libraries: compare the op inventories their "
+                   "manifests recorded at build time (for a machine without the framework)")
 
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
@@ -218,7 +226,7 @@ def cmd_check(args) -> int:
     release = None
     if args.release:
         release = releases.resolve(args.release, releases.load_matrix(args.releases_file))
-    reports = audit.check(args.paths, release)
+    reports = audit.check(args.paths, release, load=args.load)
     if args.json:
         _print_json({"ok": all(not r.errors for r in reports),
                      "libraries": [r.to_json() for r in reports]})

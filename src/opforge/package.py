@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,8 +105,28 @@ def _stage_framework(plan: BuildPlan, fb: FrameworkBuild, folder: Path) -> dict:
     shutil.copy2(runtime.__file__, folder / RUNTIME_NAME)
     files = {name: runtime.sha256_file(folder / name) for name in (fb.library.name, RUNTIME_NAME)}
     manifest = manifest_for(plan, fb, files)
-    (folder / runtime.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    _write_manifest(folder, manifest)
     return manifest
+
+
+def record_inventories(manifests: dict[str, dict], folder: Path) -> None:
+    """Load each staged library in a child and write what it registered into its manifest
+    ("registered"), so that `opforge check` can compare libraries without loading them."""
+    from . import inventory
+
+    def take(name: str) -> inventory.Inventory:
+        staged = folder / name
+        return inventory.take(staged / manifests[name]["library"], staged / runtime.MANIFEST)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(manifests))) as pool:
+        taken = dict(zip(manifests, pool.map(take, manifests)))
+    for name, manifest in manifests.items():
+        manifest["registered"] = taken[name].to_json()
+        _write_manifest(folder / name, manifest)
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / runtime.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
 
 
 def publish(plan: BuildPlan) -> list[dict]:
@@ -115,6 +136,7 @@ def publish(plan: BuildPlan) -> list[dict]:
     try:
         manifests = {name: _stage_framework(plan, fb, staging / name)
                      for name, fb in plan.builds.items()}
+        record_inventories(manifests, staging)
         for name in plan.builds:
             final = release_dir / name
             old = release_dir / f".old-{name}-{os.getpid()}"
