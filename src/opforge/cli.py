@@ -109,6 +109,35 @@ def make_parser() -> argparse.ArgumentParser:
                    help="do not load the libraries: compare the op inventories their "
                    "manifests recorded at build time (for a machine without the framework)")
 
+    p = sub.add_parser("package", help="put the built libraries into a Triton model "
+                       "repository and make its models load them",
+                       description="Read each model of the repository (config.pbtxt through "
+                       "tritonclient's ModelConfig; the custom ops of ONNX and TorchScript "
+                       "models from their files, of others from the recipe's [[models]]), "
+                       "match every op to a library `opforge build` made for the release, and "
+                       "write: each library once (a top-level file named by its sha256), "
+                       "model_operations into the config.pbtxt of ONNX Runtime and "
+                       "TensorFlow models, opforge-ops.json (the index), opforge-launch.sh "
+                       "(LD_PRELOAD for TorchScript ops, LD_LIBRARY_PATH, TensorRT plugins) "
+                       "and a Dockerfile FROM the release's tritonserver image. A model that "
+                       "needs an op no library provides is an error; nothing is written then.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--model-repository", type=Path, required=True, metavar="DIR",
+                   help="the Triton model repository to package into (changed in place)")
+    p.add_argument("--release", help="Triton release whose artifacts to use (default: "
+                   "target.release of the recipe)")
+    p.add_argument("--out", type=Path, help="artifact folder `opforge build` wrote (default: "
+                   "dist/ beside the recipe)")
+    p.add_argument("--mount", metavar="PATH", help="absolute path at which tritonserver will "
+                   "see the repository, e.g. /models (default: the repository's own path); "
+                   "config.pbtxt, the launch script and the Dockerfile use it")
+    p.add_argument("--base-image", metavar="IMAGE", help="FROM of the Dockerfile (default: "
+                   "nvcr.io/nvidia/tritonserver:<release>-py3; required for --release local; "
+                   "'none' writes no Dockerfile)")
+    p.add_argument("--dry-run", action="store_true", help="read and match, print the plan, "
+                   "write nothing")
+
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
                        "the SDKs found (and how to get missing ones), cmake/ninja/compiler/nvcc, "
@@ -261,6 +290,32 @@ def cmd_new(args) -> int:
     return 0
 
 
+def cmd_package(args) -> int:
+    from . import build, repository
+
+    recipe, release = _load_recipe_and_release(args)
+    plan = repository.plan(recipe, release, args.model_repository,
+                           args.out or build.default_out_dir(recipe), args.mount,
+                           args.base_image)
+    written = [] if args.dry_run else repository.write(plan)
+    if args.json:
+        _print_json({**plan.to_json(), "dry_run": args.dry_run,
+                     "written": [str(p) for p in written]})
+        return 0
+    for model in plan.models:
+        ops = ", ".join(model.uses) or (f"not read ({model.unread})" if model.unread
+                                        else "no custom ops")
+        how = model.loading if model.libraries else "-"
+        print(f"{model.name:<20} {model.backend:<12} {how:<45} {ops}")
+    if plan.base_image is None and args.base_image != "none":
+        log.warn("no Dockerfile: release local has no tritonserver image; give --base-image")
+    verb = "would write" if args.dry_run else "wrote"
+    print(f"{verb} {len(plan.libraries)} librar{'y' if len(plan.libraries) == 1 else 'ies'}"
+          f" and {len(written)} file(s) in {plan.repository}; start it with "
+          f"{plan.repository / repository.LAUNCH}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import doctor, releases
 
@@ -297,6 +352,7 @@ def cmd_sdk(args) -> int:
 
 
 COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
+            "package": cmd_package,
             "new": cmd_new,
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 

@@ -20,6 +20,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[package]", recipe.Package), ("[target]", recipe.Target), ("[[ops]]", recipe.Op),
     ("ops.inputs[]", recipe.TensorArg), ("ops.outputs[]", recipe.Output),
     ("ops.attrs[]", recipe.Attr), ("[[ops.tests]]", recipe.TestVector),
+    ("[[native]]", recipe.Native), ("[[native.ops]]", recipe.NativeOp),
+    ("[[models]]", recipe.ModelUse),
 ]
 
 

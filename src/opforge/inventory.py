@@ -159,7 +159,7 @@ def _pytorch(library: str, declared: list[str]) -> tuple[list[dict], list[dict]]
 
 
 def _tensorflow(library: str, declared: list[str]) -> tuple[list[dict], list[dict]]:
-    import tensorflow  # noqa: F401  (initializes the op registry)
+    __import__("tensorflow")  # initializes the op registry
     from tensorflow.core.framework import op_def_pb2
     from tensorflow.python.client import pywrap_tf_session as py_tf
     from tensorflow.python.framework import op_def_registry
@@ -187,7 +187,7 @@ _ORT_ELEMENT_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int1
                       6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16",
                       11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
 # ONNX Runtime's own domains: a custom op there shadows or clashes with a built-in
-_ORT_BUILTIN_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training",
+ORT_BUILTIN_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training",
                         "ai.onnx.preview.training", "com.microsoft", "com.microsoft.nchwc",
                         "com.microsoft.experimental", "com.ms.internal.nhwc"}
 
@@ -285,7 +285,7 @@ def _onnxruntime(library: str, declared: list[str]) -> tuple[list[dict], list[di
             item["registrations"].append({k: v for k, v in entry.items() if k != "name"})
     builtin = []
     for (dname, name), item in sorted(ops.items()):
-        if dname in _ORT_BUILTIN_DOMAINS and _onnx_has(name, dname):
+        if dname in ORT_BUILTIN_DOMAINS and _onnx_has(name, dname):
             builtin.append({"identity": item["identity"],
                             "with": f"the built-in {name} of domain {dname or 'ai.onnx'}"})
     return [ops[k] for k in sorted(ops)], builtin

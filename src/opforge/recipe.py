@@ -206,6 +206,17 @@ class Native(_Model):
     """The ops the sources register (for the manifest, the audit and test vectors)."""
 
 
+class ModelUse(_Model):
+    """A model of the Triton model repository and the recipe's ops it uses, for models whose
+    files opforge cannot read the ops from (TensorRT plans; TensorFlow models where
+    TensorFlow is not installed). ONNX and TorchScript models are read: no need to list them."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """The model's folder name in the model repository."""
+    ops: Annotated[list[str], Field(min_length=1)]
+    """Names of this recipe's ops (kernel or native) the model uses."""
+
+
 class Recipe(_Model):
     """The whole recipe file."""
 
@@ -217,6 +228,9 @@ class Recipe(_Model):
     """The kernel ops: each declared once, built for every framework."""
     native: list[Native] = []
     """Framework-specific sources, built beside (or instead of) the kernel ops."""
+    models: list[ModelUse] = []
+    """For `opforge package`: models whose use of the recipe's ops cannot be read from
+    their files."""
 
 
 class LoadedRecipe:
@@ -619,6 +633,15 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
         problems += _check_op(op, ("ops", i), path.parent, devices)
         if "tensorrt" in frameworks:
             problems += _check_gpu_only(op, ("ops", i), devices)
+    names = set(seen) | {o.get("name") for n in natives if isinstance(n, dict)
+                         for o in (n.get("ops") if isinstance(n.get("ops"), list) else [])
+                         if isinstance(o, dict)}
+    models = data.get("models") if isinstance(data.get("models"), list) else []
+    for i, use in enumerate(models):
+        for j, name in enumerate(use.get("ops", []) if isinstance(use, dict) else []):
+            if isinstance(name, str) and name not in names:
+                problems.append((("models", i, "ops", j), f"{name!r} is not an op of this "
+                                 f"recipe ({', '.join(sorted(n for n in names if n)) or 'none'})"))
     if problems or model is None:  # model is None only when problems were found
         lines = _Lines(text)
         details = []

@@ -1,0 +1,239 @@
+"""`opforge package --model-repository`: a sample repository (a TorchScript and a TensorFlow
+SavedModel using the example's AddSub, an ONNX model of built-in ops only, and with the ONNX
+Runtime SDK an ONNX model using acme.AddSub), packaged; configs read back with tritonclient's
+ModelConfig."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, needs_ort, opforge
+import sample_models
+
+BASE = "nvcr.io/nvidia/tritonserver:24.09-py3"
+
+
+def read_config(path: Path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    config = model_config_pb2.ModelConfig()
+    text_format.Parse(path.read_text(), config)
+    return config
+
+
+def make_model(repo: Path, name: str, kind: str, library: str | None = None,
+               config: str = "") -> None:
+    folder = repo / name / "1"
+    folder.mkdir(parents=True)
+    target = {"torchscript": "model.pt", "savedmodel": "model.savedmodel"}.get(kind, "model.onnx")
+    if kind in ("torchscript", "savedmodel"):
+        subprocess.run([sys.executable, str(ROOT / "tests" / "sample_models.py"), kind,
+                        str(folder / target), library], check=True, capture_output=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    elif kind == "onnx-addsub":
+        sample_models.onnx_addsub(folder / target)
+    else:  # built-in ops only, or an op of an unknown domain
+        import onnx
+        from onnx import TensorProto, helper
+
+        node = (helper.make_node("Relu", ["x"], ["y"]) if kind == "onnx-plain" else
+                helper.make_node("Frobnicate", ["x"], ["y"], domain="other"))
+        graph = helper.make_graph([node], name, [helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, [2])], [helper.make_tensor_value_info(
+                "y", TensorProto.FLOAT, [2])])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                          helper.make_opsetid("other", 1)]),
+                  str(folder / target))
+    if config:
+        (repo / name / "config.pbtxt").write_text(config)
+
+
+@pytest.fixture(scope="session")
+def sample_repository(built_example, tmp_path_factory) -> Path:
+    """The pristine sample repository; tests package copies of it."""
+    libs = {a["framework"]: a["library"] for a in built_example["artifacts"]}
+    repo = tmp_path_factory.mktemp("models") / "repo"
+    make_model(repo, "ts_addsub", "torchscript", libs["pytorch"],
+               'name: "ts_addsub"\nplatform: "pytorch_libtorch"\nmax_batch_size: 0\n')
+    make_model(repo, "tf_addsub", "savedmodel", libs["tensorflow"],
+               '# a comment\nname: "tf_addsub"\nplatform: "tensorflow_savedmodel"\n'
+               'max_batch_size: 4\ninstance_group [ { kind: KIND_CPU count: 2 } ]\n'
+               'model_operations { op_library_filename: "/opt/theirs/libmine.so" }\n'
+               'parameters { key: "TF_NUM_INTRA_THREADS" value: { string_value: "1" } }\n')
+    make_model(repo, "plain", "onnx-plain",
+               config='name: "plain"\nbackend: "onnxruntime"\nmax_batch_size: 0\n')
+    return repo
+
+
+@pytest.fixture
+def repo(sample_repository, tmp_path) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(sample_repository, copy)
+    return copy
+
+
+def package(example_copy: Path, repo: Path, *args: str, recipe: str = "recipe.toml"):
+    result = opforge("package", str(example_copy / recipe), "--release", "local",
+                     "--model-repository", str(repo), "--json", *args)
+    return result, (json.loads(result.stdout) if result.returncode == 0 else None)
+
+
+def test_package_writes_model_operations_and_the_launch(example_copy, repo):
+    before_ts = (repo / "ts_addsub" / "config.pbtxt").read_text()
+    before_plain = (repo / "plain" / "config.pbtxt").read_text()
+    result, plan = package(example_copy, repo, "--base-image", BASE)
+    assert result.returncode == 0, result.stderr
+    libs = {info["framework"]: name for name, info in plan["libraries"].items()}
+    assert set(libs) == {"pytorch", "tensorflow"}
+    for name, info in plan["libraries"].items():
+        from opforge.runtime import sha256_file
+
+        assert name.startswith(f"opforge-{info['sha256'][:16]}-lib")
+        assert sha256_file(repo / name) == info["sha256"]
+    assert plan["models"]["ts_addsub"]["ops"] == {"acme::AddSub": "model.pt: torch.ops.acme.AddSub"}
+    assert plan["models"]["tf_addsub"]["ops"] == {"Acme>AddSub": "model.savedmodel: op Acme>AddSub"}
+    assert plan["models"]["plain"]["libraries"] == []
+
+    config = read_config(repo / "tf_addsub" / "config.pbtxt")
+    assert list(config.model_operations.op_library_filename) == [
+        "/opt/theirs/libmine.so", f"{repo}/{libs['tensorflow']}"]
+    assert (config.name, config.platform, config.max_batch_size) == (
+        "tf_addsub", "tensorflow_savedmodel", 4)  # every other field kept
+    assert config.instance_group[0].count == 2
+    assert config.parameters["TF_NUM_INTRA_THREADS"].string_value == "1"
+    # TorchScript ops are preloaded, not listed in the config; other models are untouched
+    assert (repo / "ts_addsub" / "config.pbtxt").read_text() == before_ts
+    assert (repo / "plain" / "config.pbtxt").read_text() == before_plain
+
+    launch = (repo / "opforge-launch.sh").read_text()
+    assert f"export LD_PRELOAD={repo}/{libs['pytorch']}" in launch
+    assert 'exec tritonserver --model-repository="$REPOSITORY" "$@"' in launch
+    assert os.access(repo / "opforge-launch.sh", os.X_OK)
+    assert subprocess.run(["sh", "-n", str(repo / "opforge-launch.sh")]).returncode == 0
+    dockerfile = (repo / "Dockerfile").read_text()
+    assert f"FROM {BASE}\nCOPY . {repo}\n" in dockerfile
+    assert f"ENV LD_PRELOAD={repo}/{libs['pytorch']}" in dockerfile
+    index = json.loads((repo / "opforge-ops.json").read_text())
+    assert index["models"]["tf_addsub"]["libraries"] == [libs["tensorflow"]]
+    assert set(index["manifests"]) == set(plan["libraries"])
+
+
+def test_packaging_again_changes_nothing(example_copy, repo):
+    first, plan = package(example_copy, repo, "--base-image", "none")
+    assert first.returncode == 0, first.stderr
+    stored = sorted(p.name for p in repo.iterdir() if p.name.startswith("opforge-") and
+                    p.suffix == ".so")
+    again, plan2 = package(example_copy, repo, "--base-image", "none")
+    assert again.returncode == 0, again.stderr
+    assert [w for w in plan2["written"] if not w.endswith((".json", ".sh"))] == [], plan2
+    assert sorted(p.name for p in repo.iterdir() if p.name.startswith("opforge-") and
+                  p.suffix == ".so") == stored
+    config = read_config(repo / "tf_addsub" / "config.pbtxt")
+    assert len(config.model_operations.op_library_filename) == 2  # not appended twice
+    assert not (repo / "Dockerfile").exists()
+
+
+def test_a_release_image_and_a_mount_path(example_copy, repo):
+    """Artifacts for 24.09 (here: the local ones under that name): the Dockerfile starts
+    FROM that release's tritonserver, and paths are where Triton will see the repository."""
+    shutil.copytree(example_copy / "dist" / "local", example_copy / "dist" / "24.09",
+                    dirs_exist_ok=True)
+    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "24.09",
+                     "--model-repository", str(repo), "--mount", "/models")
+    assert result.returncode == 0, result.stderr
+    assert "FROM nvcr.io/nvidia/tritonserver:24.09-py3\nCOPY . /models\n" in (
+        repo / "Dockerfile").read_text()
+    ops = read_config(repo / "tf_addsub" / "config.pbtxt").model_operations.op_library_filename
+    assert ops[-1].startswith("/models/opforge-") and ops[-1].endswith("tensorflow.so")
+    assert "REPOSITORY=/models" in (repo / "opforge-launch.sh").read_text()
+    assert "tf_addsub" in result.stdout and "ts_addsub" in result.stdout
+
+
+def test_a_release_without_tensorflow(example_copy, repo):
+    shutil.copytree(example_copy / "dist" / "local", example_copy / "dist" / "25.03",
+                    dirs_exist_ok=True)
+    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "25.03",
+                     "--model-repository", str(repo))
+    assert result.returncode == 2
+    assert "model tf_addsub: a TensorFlow model, but release 25.03 no longer ships the " \
+           "TensorFlow backend" in result.stderr
+
+
+def test_a_model_needing_an_op_no_library_provides(example_copy, repo):
+    make_model(repo, "frob", "onnx-other")
+    listing = sorted(str(p) for p in repo.rglob("*"))
+    result, _ = package(example_copy, repo)
+    assert result.returncode == 2
+    assert ("model frob uses other::Frobnicate (ONNX domain other) (model.onnx: node "
+            "Frobnicate of domain other), which no library provides") in result.stderr
+    assert sorted(str(p) for p in repo.rglob("*")) == listing  # nothing written
+
+
+def test_declared_models_for_plans_opforge_cannot_read(example_copy, repo):
+    (repo / "engine" / "1").mkdir(parents=True)
+    (repo / "engine" / "1" / "model.plan").write_bytes(b"\0")
+    (repo / "engine" / "config.pbtxt").write_text('name: "engine"\nplatform: "tensorrt_plan"\n')
+    text = (example_copy / "recipe.toml").read_text()
+    (example_copy / "with-models.toml").write_text(
+        text + '\n[[models]]\nname = "engine"\nops = ["AddSub"]\n\n'
+               '[[models]]\nname = "absent"\nops = ["AddSub"]\n')
+    result, _ = package(example_copy, repo, recipe="with-models.toml")
+    assert result.returncode == 2
+    assert "models[1].name: no model folder 'absent'" in result.stderr
+    assert (f"model engine uses AddSub (tensorrt) (declared in {example_copy / 'with-models.toml'}"
+            f" [[models]]), which no library provides: addsub-ops has no tensorrt library "
+            f"built for release local") in result.stderr
+
+
+def test_not_a_repository(example_copy, tmp_path):
+    result, _ = package(example_copy, tmp_path / "nope")
+    assert result.returncode == 2 and "--model-repository" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result, _ = package(example_copy, tmp_path / "empty")
+    assert result.returncode == 2 and "no model folders" in result.stderr
+
+
+@needs_ort
+def test_onnx_model_gets_the_onnxruntime_library(example_copy, repo):
+    make_model(repo, "onnx_addsub", "onnx-addsub",
+               config='name: "onnx_addsub"\nbackend: "onnxruntime"\nmax_batch_size: 0\n')
+    result, plan = package(example_copy, repo, "--base-image", "none")
+    assert result.returncode == 0, result.stderr
+    lib = next(n for n, i in plan["libraries"].items() if i["framework"] == "onnxruntime")
+    config = read_config(repo / "onnx_addsub" / "config.pbtxt")
+    assert list(config.model_operations.op_library_filename) == [f"{repo}/{lib}"]
+    # the node inside the If branch was read too; both name the same op
+    assert plan["models"]["onnx_addsub"]["ops"] == {
+        "acme::AddSub (ONNX domain acme)": "model.onnx: node AddSub of domain acme"}
+
+
+def test_tensorrt_plugins_and_preloads_in_the_launch(tmp_path):
+    """The launch of a repository with TorchScript and TensorRT libraries (no TensorRT here
+    to build one: the plan is made by hand)."""
+    from opforge import repository
+    from opforge.recipe import load
+    from opforge.releases import load_matrix, resolve
+
+    def lib(framework: str, sha: str) -> repository.Library:
+        return repository.Library(framework, tmp_path / f"libx_{framework}.so", {}, sha * 64,
+                                  set())
+
+    libs = [lib("pytorch", "a"), lib("tensorrt", "b"), lib("tensorrt", "c")]
+    plan = repository.Plan(load(ROOT / "recipes" / "examples" / "addsub" / "recipe.toml"),
+                           resolve("24.09", load_matrix()), tmp_path, "/models", [], libs, BASE)
+    script = repository.launch_script(plan)
+    assert "export LD_PRELOAD=/models/opforge-aaaaaaaaaaaaaaaa-libx_pytorch.so${LD_PRELOAD:+:" \
+           "$LD_PRELOAD}" in script
+    assert ("--backend-config='tensorrt,plugins=/models/opforge-bbbbbbbbbbbbbbbb-"
+            "libx_tensorrt.so;/models/opforge-cccccccccccccccc-libx_tensorrt.so'") in script
+    docker = repository.dockerfile(plan)
+    assert ('"--backend-config=tensorrt,plugins=/models/opforge-bbbbbbbbbbbbbbbb-'
+            'libx_tensorrt.so;/models/opforge-cccccccccccccccc-libx_tensorrt.so"') in docker
