@@ -280,9 +280,8 @@ def cuda_definitions(plan: BuildPlan, kernels: bool) -> dict[str, str]:
     return {"CUDAToolkit_ROOT": str(plan.nvcc.root)}
 
 
-def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
-    tools = plan.tools
-    binary = plan.cmake_dir / "kernels"
+def kernels_definitions(plan: BuildPlan) -> dict[str, str]:
+    """The -D definitions of the kernels project (one C++ ABI for every selected framework)."""
     abi = {b.toolchain.cxx11_abi for b in plan.builds.values() if b.framework.abi_sensitive}
     if not abi:
         abi = {1}
@@ -290,10 +289,21 @@ def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
         raise BuildError("the selected frameworks disagree on _GLIBCXX_USE_CXX11_ABI "
                          f"({', '.join(f'{n}={b.toolchain.cxx11_abi}' for n, b in plan.builds.items())}); "
                          "build them separately with --framework")
-    configure(tools, generated.kernels_dir, binary, stamp_for(plan, None),
-              {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release",
-               **cuda_definitions(plan, kernels=True)})
-    compile_project(tools, binary, "kernels")
+    return {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release",
+            **cuda_definitions(plan, kernels=True)}
+
+
+def framework_definitions(plan: BuildPlan, kernels_lib: Path | None) -> dict[str, str]:
+    """The -D definitions of a framework's project (its flags come from its init-cache)."""
+    return {**({"OPFORGE_KERNELS_LIB": str(kernels_lib)} if kernels_lib else {}),
+            **cuda_definitions(plan, kernels=False)}
+
+
+def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
+    binary = plan.cmake_dir / "kernels"
+    configure(plan.tools, generated.kernels_dir, binary, stamp_for(plan, None),
+              kernels_definitions(plan))
+    compile_project(plan.tools, binary, "kernels")
     return binary / "libopforge_kernels.a"
 
 
@@ -303,9 +313,7 @@ def compile_framework(plan: BuildPlan, generated: codegen.Generated, fb: Framewo
     source = generated.framework_dirs[fb.framework.name]
     binary = plan.cmake_dir / fb.framework.name
     configure(tools, source, binary, stamp_for(plan, fb.toolchain),
-              {**({"OPFORGE_KERNELS_LIB": str(kernels_lib)} if kernels_lib else {}),
-               **cuda_definitions(plan, kernels=False)},
-              init_cache=source / "init-cache.cmake")
+              framework_definitions(plan, kernels_lib), init_cache=source / "init-cache.cmake")
     fb.compiled = compile_project(tools, binary, fb.framework.name)
     fb.library = binary / f"lib{codegen.library_target(plan.recipe, fb.framework)}.so"
     if not fb.library.is_file():

@@ -138,6 +138,25 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="read and match, print the plan, "
                    "write nothing")
 
+    p = sub.add_parser("wheel", help="build a wheel of the libraries (scikit-build-core)",
+                       description="Build the recipe for a release (as `opforge build`, audit "
+                       "included), then one wheel of its libraries with scikit-build-core: per "
+                       "framework the library, its manifest and the loader, plus a package "
+                       "loader: `import <package>; <package>.load(\"pytorch\")`, "
+                       "`<package>.library_path(\"onnxruntime\")`. The version carries the "
+                       "release and the frameworks (0.1.0+r24.09.pytorch.tensorflow): one wheel "
+                       "per release and framework set.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--release", help="Triton release (default: target.release of the recipe)")
+    p.add_argument("--framework", action="append", metavar="NAME",
+                   help="only this framework (repeatable): a wheel of that framework set")
+    p.add_argument("--wheel-dir", type=Path, help="where the wheel goes (default: "
+                   "dist/wheels/ beside the recipe)")
+    p.add_argument("--out", type=Path, help="artifact folder (default: dist/ beside the recipe)")
+    p.add_argument("--build-dir", type=Path,
+                   help="build folder (default: build/<release>/ beside the recipe)")
+
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
                        "the SDKs found (and how to get missing ones), cmake/ninja/compiler/nvcc, "
@@ -316,6 +335,22 @@ def cmd_package(args) -> int:
     return 0
 
 
+def cmd_wheel(args) -> int:
+    from . import build, wheel
+
+    recipe, release = _load_recipe_and_release(args)
+    wheel_dir = args.wheel_dir or build.default_out_dir(recipe) / "wheels"
+    result = wheel.build_wheel(recipe, release, args.framework, wheel_dir, args.out,
+                               args.build_dir)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(result.wheel)
+        log.info(f"pip install {result.wheel}; then: import {wheel.import_name(recipe)}; "
+                 f"{wheel.import_name(recipe)}.load({result.frameworks[0]!r})")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import doctor, releases
 
@@ -352,7 +387,7 @@ def cmd_sdk(args) -> int:
 
 
 COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
-            "package": cmd_package,
+            "package": cmd_package, "wheel": cmd_wheel,
             "new": cmd_new,
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
