@@ -122,8 +122,10 @@ def test_package_writes_model_operations_and_the_launch(example_copy, repo):
     assert f"FROM {BASE}\nCOPY . {repo}\n" in dockerfile
     assert f"ENV LD_PRELOAD={repo}/{libs['pytorch']}" in dockerfile
     index = json.loads((repo / "opforge-ops.json").read_text())
-    assert index["models"]["tf_addsub"]["libraries"] == [libs["tensorflow"]]
-    assert set(index["manifests"]) == set(plan["libraries"])
+    assert index["mount"] == str(repo) and list(index["packages"]) == ["addsub-ops"]
+    ours = index["packages"]["addsub-ops"]
+    assert ours["models"]["tf_addsub"]["libraries"] == [libs["tensorflow"]]
+    assert set(ours["manifests"]) == set(plan["libraries"])
 
 
 def test_packaging_again_changes_nothing(example_copy, repo):
@@ -237,3 +239,20 @@ def test_tensorrt_plugins_and_preloads_in_the_launch(tmp_path):
     docker = repository.dockerfile(plan)
     assert ('"--backend-config=tensorrt,plugins=/models/opforge-bbbbbbbbbbbbbbbb-'
             'libx_tensorrt.so;/models/opforge-cccccccccccccccc-libx_tensorrt.so"') in docker
+
+
+def test_a_second_package_that_clashes_with_the_first(example_copy, repo):
+    """Two recipes packaged into one repository: their ops are compared before anything is
+    written (here the second is the example under another package name: same ops)."""
+    first, _ = package(example_copy, repo, "--base-image", "none")
+    assert first.returncode == 0, first.stderr
+    text = (example_copy / "recipe.toml").read_text().replace('name = "addsub-ops"',
+                                                               'name = "other-ops"')
+    (example_copy / "other.toml").write_text(text)
+    listing = {str(p): p.stat().st_mtime_ns for p in repo.rglob("*")}
+    second, _ = package(example_copy, repo, "--base-image", "none", recipe="other.toml")
+    assert second.returncode == 2
+    assert "clash with ones already packaged into" in second.stderr
+    assert "pytorch: acme::AddSub registered by libaddsub_ops_pytorch.so of other-ops and by " \
+           "opforge-" in second.stderr and "of addsub-ops, already in the repository" in second.stderr
+    assert {str(p): p.stat().st_mtime_ns for p in repo.rglob("*")} == listing

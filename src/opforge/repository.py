@@ -100,12 +100,25 @@ class Plan:
     models: list[Model]
     libraries: list[Library]  # those some model uses
     base_image: str | None
+    others: dict = field(default_factory=dict)  # other packages in the repository's index
 
-    def path_of(self, lib: Library) -> str:
-        return f"{self.mount.rstrip('/')}/{lib.stored_name}"
+    def path_of(self, lib: Library | str) -> str:
+        name = lib if isinstance(lib, str) else lib.stored_name
+        return f"{self.mount.rstrip('/')}/{name}"
+
+    def all_libraries(self) -> list[tuple[str, str]]:
+        """(framework, stored file) of this package's libraries and the other packages'."""
+        found = [(lib.framework, lib.stored_name) for lib in self.libraries]
+        for entry in self.others.values():
+            found += [(info["framework"], name) for name, info in entry["libraries"].items()]
+        return sorted(set(found), key=lambda x: x[1])
+
+    def other_files(self) -> set[str]:
+        return {name for entry in self.others.values() for name in entry["libraries"]}
 
     def to_json(self) -> dict:
-        return {"recipe": str(self.recipe.path), "release": self.release.id,
+        return {"package": self.recipe.package.name, "recipe": str(self.recipe.path),
+                "release": self.release.id,
                 "repository": str(self.repository), "mount": self.mount,
                 "base_image": self.base_image,
                 "libraries": {lib.stored_name: {"framework": lib.framework,
@@ -363,7 +376,30 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                                  for m in models] +
                         ["list models whose files opforge cannot read in the recipe's "
                          "[[models]] (name, ops)"])
-    mount = mount or str(repository)
+    index = read_index(repository)
+    mount = mount or index.get("mount") or str(repository)
+    if index.get("mount") and index["mount"] != mount and any(
+            name != recipe.package.name for name in index.get("packages", {})):
+        raise UserError(f"--mount {mount}: {repository} already holds packages for "
+                        f"{index['mount']} ({', '.join(index['packages'])}); package every "
+                        f"recipe for the same path")
+    others = {name: entry for name, entry in index.get("packages", {}).items()
+              if name != recipe.package.name}
+    clashes = []
+    for lib in used.values():
+        for name, entry in others.items():
+            for file, info in entry["libraries"].items():
+                both = sorted(lib.identities & set(info["ops"])) if (
+                    info["framework"] == lib.framework) else []
+                if both:
+                    clashes.append(f"{lib.framework}: {', '.join(both)} registered by "
+                                   f"{lib.source.name} of {recipe.package.name} and by {file} "
+                                   f"of {name}, already in the repository")
+    if clashes:
+        raise UserError(f"the libraries of {recipe.path} clash with ones already packaged into "
+                        f"{repository}: loaded into one tritonserver, one registration fails "
+                        f"or silently wins", details=clashes + [
+                            "give the recipes different namespaces ([package] namespace)"])
     if not mount.startswith("/"):
         raise UserError(f"--mount {mount}: give the absolute path at which tritonserver will "
                         f"see the repository (e.g. /models)")
@@ -371,7 +407,23 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
         base_image = None
     elif base_image is None and not release.is_local:
         base_image = f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
-    return Plan(recipe, release, repository, mount, models, list(used.values()), base_image)
+    return Plan(recipe, release, repository, mount, models, list(used.values()), base_image,
+                others)
+
+
+def read_index(repository: Path) -> dict:
+    path = repository / INDEX
+    if not path.is_file():
+        return {}
+    try:
+        index = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); remove it and package every recipe "
+                        f"again") from None
+    if index.get("schema") != "opforge-repository/1":
+        raise UserError(f"{path}: schema {index.get('schema')!r} is not one this opforge "
+                        f"writes (opforge-repository/1); remove it and package again")
+    return index
 
 
 def _ships_tensorflow(release: Release) -> bool:
@@ -408,19 +460,27 @@ def _configured(plan: Plan, model: Model):
         config.CopyFrom(model.config)
     else:
         config.name, config.backend = model.name, model.backend
+    others = plan.other_files()
     kept = [p for p in config.model_operations.op_library_filename
-            if not _STORED.match(os.path.basename(p))]
+            if not _STORED.match(os.path.basename(p)) or os.path.basename(p) in others]
     del config.model_operations.op_library_filename[:]
     config.model_operations.op_library_filename.extend(
         kept + [plan.path_of(lib) for lib in model.libraries])
     return config
 
 
+def _preloads(plan: Plan) -> tuple[list[str], list[str]]:
+    """Paths for LD_PRELOAD (TorchScript libraries) and TensorRT's plugins option, over every
+    package in the repository."""
+    every = plan.all_libraries()
+    return ([plan.path_of(f) for fw, f in every if fw == "pytorch"],
+            [plan.path_of(f) for fw, f in every if fw == "tensorrt"])
+
+
 def launch_script(plan: Plan) -> str:
-    preload = [plan.path_of(lib) for lib in plan.libraries if lib.framework == "pytorch"]
-    plugins = [plan.path_of(lib) for lib in plan.libraries if lib.framework == "tensorrt"]
-    lines = ["#!/bin/sh", f"{_MARK} {__version__} from {plan.recipe.path.name} for Triton "
-             f"release {plan.release.id}; do not edit.",
+    preload, plugins = _preloads(plan)
+    packages = ", ".join(sorted({plan.recipe.package.name, *plan.others}))
+    lines = ["#!/bin/sh", f"{_MARK} {__version__} for {packages}; do not edit.",
              "# Starts tritonserver with the repository's op libraries loaded:",
              "#   TorchScript ops    LD_PRELOAD (registered before any model loads)",
              "#   backends           LD_LIBRARY_PATH includes the repository",
@@ -445,12 +505,11 @@ def launch_script(plan: Plan) -> str:
 def dockerfile(plan: Plan) -> str | None:
     if plan.base_image is None:
         return None
-    preload = [plan.path_of(lib) for lib in plan.libraries if lib.framework == "pytorch"]
-    plugins = [plan.path_of(lib) for lib in plan.libraries if lib.framework == "tensorrt"]
+    preload, plugins = _preloads(plan)
     cmd = ["tritonserver", f"--model-repository={plan.mount}"]
     if plugins:
         cmd.append("--backend-config=tensorrt,plugins=" + ";".join(plugins))
-    lines = [f"{_MARK} {__version__} from {plan.recipe.path.name}; do not edit.",
+    lines = [f"{_MARK} {__version__}; do not edit.",
              f"# docker build -t {plan.recipe.package.name}-triton {plan.repository}",
              f"FROM {plan.base_image}", f"COPY . {plan.mount}"]
     if preload:
@@ -483,14 +542,16 @@ def write(plan: Plan) -> list[Path]:
         if not path.is_file() or path.read_text("utf-8") != text:
             _write_atomic(path, text)
             written.append(path)
-    keep = {lib.stored_name for lib in plan.libraries}
+    keep = {lib.stored_name for lib in plan.libraries} | plan.other_files()
     for stale in repo.iterdir():  # libraries of an earlier packaging no model uses now
         if stale.is_file() and _STORED.match(stale.name) and stale.name not in keep:
             stale.unlink()
             log.detail(f"removed {stale.name}: no model uses it any more")
+    ours = {**plan.to_json(),
+            "manifests": {lib.stored_name: lib.manifest for lib in plan.libraries}}
     index = {"schema": "opforge-repository/1", "created_by": f"opforge {__version__}",
-             **plan.to_json(),
-             "manifests": {lib.stored_name: lib.manifest for lib in plan.libraries}}
+             "mount": plan.mount,
+             "packages": {**plan.others, plan.recipe.package.name: ours}}
     for name, text, mode in ((INDEX, json.dumps(index, indent=2) + "\n", 0o644),
                              (LAUNCH, launch_script(plan), 0o755),
                              (DOCKERFILE, dockerfile_text, 0o644)):

@@ -14,7 +14,6 @@ small loader: `import <package>; <package>.load("pytorch")`.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
