@@ -65,3 +65,16 @@ def built_example(example_copy) -> dict:
     summary = json.loads(result.stdout)
     summary["stderr"] = result.stderr
     return summary
+
+
+def build_copy(source: Path, tmp_path_factory, expect: int = 0) -> dict:
+    """Copy a recipe folder (without its build/ and dist/) and `opforge build --release local
+    --json` it; the build must exit `expect`. Needs PyTorch and TensorFlow."""
+    if not (have("torch") and have("tensorflow")):
+        pytest.skip(f"{source.name} builds for pytorch and tensorflow; install both "
+                    "(pip install 'opforge[all]')")
+    folder = tmp_path_factory.mktemp(source.name) / source.name
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("build", "dist"))
+    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == expect, result.stderr
+    return {"folder": folder, "build": json.loads(result.stdout), "stderr": result.stderr}

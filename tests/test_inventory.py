@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, have, needs_ort, needs_torch, opforge
+from conftest import ROOT, build_copy, needs_ort, needs_torch
 from test_audit import CXX, check, findings
 
 CLASH = ROOT / "tests" / "data" / "clash"
@@ -19,16 +19,10 @@ CLASH = ROOT / "tests" / "data" / "clash"
 
 @pytest.fixture(scope="session")
 def clash_build(tmp_path_factory) -> dict:
-    if not (have("torch") and have("tensorflow")):
-        pytest.skip("tests/data/clash builds for pytorch and tensorflow; install both "
-                    "(pip install 'opforge[all]')")
-    folder = tmp_path_factory.mktemp("clash") / "clash"
-    shutil.copytree(CLASH, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json")
-    assert result.returncode == 8, result.stderr  # built and published, but the audit failed
-    built = json.loads(result.stdout)
-    return {"folder": folder, "build": built, "stderr": result.stderr,
-            "artifacts": {a["framework"]: Path(a["manifest"]).parent for a in built["artifacts"]}}
+    built = build_copy(CLASH, tmp_path_factory, expect=8)  # published, but the audit failed
+    built["artifacts"] = {a["framework"]: Path(a["manifest"]).parent
+                          for a in built["build"]["artifacts"]}
+    return built
 
 
 def test_build_records_what_loading_registered(built_example):

@@ -4,26 +4,18 @@ built once and its per-framework vectors run; recipe errors about [[native]] blo
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, have, opforge, ort_sdk_found
+from conftest import ROOT, build_copy, opforge, ort_sdk_found
 
 NATIVE = ROOT / "recipes" / "examples" / "native"
 
 
 @pytest.fixture(scope="session")
 def native_build(tmp_path_factory) -> dict:
-    if not (have("torch") and have("tensorflow")):
-        pytest.skip("the native example builds for pytorch and tensorflow; install both "
-                    "(pip install 'opforge[all]')")
-    folder = tmp_path_factory.mktemp("native") / "native"
-    shutil.copytree(NATIVE, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json")
-    assert result.returncode == 0, result.stderr
-    return {"folder": folder, "build": json.loads(result.stdout), "stderr": result.stderr}
+    return build_copy(NATIVE, tmp_path_factory)
 
 
 def test_native_sources_build_with_a_manifest(native_build):
