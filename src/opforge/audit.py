@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import cuda, frameworks, inventory, runtime
 from .errors import UserError
+from .files import write_atomic
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
 # symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
@@ -162,10 +163,7 @@ def _defined_symbols(lib: Path) -> list[str]:
     except OSError:
         pass
     names = read_elf(lib).defined
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text("\n".join(names), "utf-8")
-    tmp.replace(cached)
+    write_atomic(cached, "\n".join(names))
     return names
 
 
@@ -437,20 +435,27 @@ def check(paths: list[Path], release=None, load: bool = True) -> list[LibraryRep
     each manifest's."""
     from . import releases
 
-    reports, inventories = [], []
-    matrix = None
     found = targets(paths)
-    for library, manifest in found:
+
+    def registered(item: tuple[Path, dict | None]) -> inventory.Inventory | None:
+        library, manifest = item
+        if manifest is None:
+            return None
+        if load:
+            return inventory.take(library, library.parent / runtime.MANIFEST)
+        return recorded(manifest)
+
+    # each load is a child importing its framework (seconds): all of them at once
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(found)))) as pool:
+        inventories = list(pool.map(registered, found))
+    reports = []
+    matrix = None
+    for (library, manifest), taken in zip(found, inventories):
         target = release
         if target is None and manifest is not None:
             rid = manifest["release"]["id"]
             matrix = matrix or releases.load_matrix()
             target = releases.resolve(rid, matrix) if rid in matrix or rid == "local" else None
-        registered = None
-        if manifest is not None:
-            registered = (inventory.take(library, library.parent / runtime.MANIFEST) if load
-                          else recorded(manifest))
-        inventories.append(registered)
-        reports.append(audit(library, manifest, target, registered))
+        reports.append(audit(library, manifest, target, taken))
     clashes(found, reports, inventories)
     return reports

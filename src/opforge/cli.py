@@ -316,7 +316,10 @@ def cmd_package(args) -> int:
     plan = repository.plan(recipe, release, args.model_repository,
                            args.out or build.default_out_dir(recipe), args.mount,
                            args.base_image)
-    written = [] if args.dry_run else repository.write(plan)
+    written = []
+    if not args.dry_run:
+        with log.step(f"write into {plan.repository}"):
+            written = repository.write(plan)
     if args.json:
         _print_json({**plan.to_json(), "dry_run": args.dry_run,
                      "written": [str(p) for p in written]})

@@ -13,7 +13,6 @@ Files are written only when their content changed, so a no-op build compiles not
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import jinja2
 
 from . import shapes
+from .files import write_atomic
 from .cuda import ArchPlan
 from .frameworks import Framework, Toolchain
 from .recipe import LoadedRecipe, Op
@@ -82,10 +82,7 @@ def write_if_changed(path: Path, content: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(content, "utf-8")
-    tmp.replace(path)
+    write_atomic(path, content)
     return True
 
 

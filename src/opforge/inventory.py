@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import frameworks, runtime
+from .files import write_atomic
 
 TIMEOUT_S = 180
 
@@ -120,10 +121,7 @@ def take(library: Path, manifest_path: Path, use_cache: bool = True) -> Inventor
                          f"({why}){': ' + tail if tail else ''}")
     inventory = Inventory.from_json(framework, json.loads(last))
     if cached is not None and inventory.loaded:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(inventory.to_json()), "utf-8")
-        tmp.replace(cached)
+        write_atomic(cached, json.dumps(inventory.to_json()))
     return inventory
 
 

@@ -27,14 +27,13 @@ import json
 import os
 import re
 import shlex
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, inventory, log, runtime
 from .errors import UserError
+from .files import write_atomic
 from .recipe import LoadedRecipe
 from .releases import Release
 
@@ -274,18 +273,15 @@ def read_model(folder: Path) -> Model:
                 for ns, op in torchscript_ops(f):
                     model.uses[f"{ns}::{op}"] = f"{f.name}: torch.ops.{ns}.{op}"
         elif model.backend == "tensorflow":
-            try:
-                for f in files:
-                    for op in tensorflow_ops(f):
-                        model.uses[op] = f"{f.name}: op {op}"
-            except ImportError:
-                model.unread = "TensorFlow is not installed here to read its graph"
+            for f in files:
+                for op in tensorflow_ops(f):
+                    model.uses[op] = f"{f.name}: op {op}"
         elif model.backend == "tensorrt":
             model.unread = "a TensorRT plan names its plugins only to TensorRT"
         else:
             model.unread = f"opforge does not read {model.backend} models"
-    except ImportError as exc:
-        model.unread = f"cannot read its files here ({exc})"
+    except ImportError as exc:  # onnx or TensorFlow not installed here
+        model.unread = f"cannot read its files here ({exc.name or exc} is not installed)"
     if not files and not model.unread:
         model.unread = "no model file in its version folders"
     return model
@@ -316,8 +312,9 @@ def built_libraries(recipe: LoadedRecipe, release: Release, out_dir: Path) -> di
         registered = manifest.get("registered") or {}
         identities = ({op["identity"] for op in registered["ops"]} if "ops" in registered
                       else {op["identity"] for op in manifest["ops"]})
-        found[manifest["framework"]["name"]] = Library(
-            manifest["framework"]["name"], lib, manifest, runtime.sha256_file(lib), identities)
+        found[manifest["framework"]["name"]] = Library(   # verified just above
+            manifest["framework"]["name"], lib, manifest, manifest["files"][lib.name],
+            identities)
     return found
 
 
@@ -337,7 +334,12 @@ def _declared_uses(recipe: LoadedRecipe, model: Model, libraries: dict[str, Libr
 def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path,
          mount: str | None = None, base_image: str | None = None) -> Plan:
     repository = repository.resolve()
-    models = read_repository(repository)
+    with log.step(f"read the models in {repository}"):
+        models = read_repository(repository)
+        for model in models:
+            log.detail(f"{model.name} ({model.backend}): " + (
+                ", ".join(model.uses) or (f"not read: {model.unread}" if model.unread
+                                          else "no custom ops")))
     libraries = built_libraries(recipe, release, out_dir)
     by_name = {m.name: m for m in models}
     problems = []
@@ -436,22 +438,6 @@ def _ships_tensorflow(release: Release) -> bool:
 # --- writing ---------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str | None = None, source: Path | None = None,
-                  mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if source is not None:
-            shutil.copyfile(source, tmp)
-        else:
-            Path(tmp).write_text(text or "", "utf-8")
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _configured(plan: Plan, model: Model):
     """The model's config with opforge's libraries as its model_operations (others kept)."""
     pb = model_config_pb2()
@@ -532,7 +518,7 @@ def write(plan: Plan) -> list[Path]:
     for lib in plan.libraries:
         target = repo / lib.stored_name
         if not (target.is_file() and runtime.sha256_file(target) == lib.sha256):
-            _write_atomic(target, source=lib.source, mode=0o755)
+            write_atomic(target, source=lib.source, mode=0o755)
             written.append(target)
     for model in plan.models:
         if not model.libraries or model.backend not in ("onnxruntime", "tensorflow"):
@@ -540,7 +526,7 @@ def write(plan: Plan) -> list[Path]:
         path = model.folder / "config.pbtxt"
         text = config_text(_configured(plan, model))
         if not path.is_file() or path.read_text("utf-8") != text:
-            _write_atomic(path, text)
+            write_atomic(path, text)
             written.append(path)
     keep = {lib.stored_name for lib in plan.libraries} | plan.other_files()
     for stale in repo.iterdir():  # libraries of an earlier packaging no model uses now
@@ -556,6 +542,6 @@ def write(plan: Plan) -> list[Path]:
                              (LAUNCH, launch_script(plan), 0o755),
                              (DOCKERFILE, dockerfile_text, 0o644)):
         if text is not None:
-            _write_atomic(repo / name, text, mode=mode)
+            write_atomic(repo / name, text, mode=mode)
             written.append(repo / name)
     return written

@@ -13,13 +13,15 @@ small loader: `import <package>; <package>.load("pytorch")`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import build, codegen, log, runtime
+from . import build, codegen, log, proc, runtime
 from .errors import BuildError, CheckFailed
 from .recipe import LoadedRecipe
 from .releases import Release
@@ -111,8 +113,6 @@ def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[st
     wheel_dir = wheel_dir.resolve()
     wheel_dir.mkdir(parents=True, exist_ok=True)
     with log.step(f"build the wheel into {wheel_dir}"):
-        from . import proc
-
         outcome = proc.run([sys.executable, "-c", _BUILD_WHEEL, str(wheel_dir)], cwd=project,
                            on_line=lambda line: log.progress("wheel", line), echo=False)
         if outcome.returncode != 0:
@@ -129,9 +129,6 @@ def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[st
 def _check_contents(wheel: Path, package: str, frameworks: list[str]) -> None:
     """Every framework folder has its library, manifest and loader, byte for byte what the
     manifest says."""
-    import hashlib
-    import json
-
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         for fw in frameworks:

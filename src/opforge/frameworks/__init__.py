@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from .. import log, proc
 from ..errors import ReleaseError, ToolchainError, VersionMismatch
+from ..files import write_atomic
 
 if TYPE_CHECKING:
     from ..recipe import LoadedRecipe, Op
@@ -193,10 +194,7 @@ def probe_installed(fw: Framework, probe_code: str) -> Toolchain:
         raise ToolchainError(f"{fw.title} {dist.version} is installed but importing it "
                              f"failed:\n{tail}")
     toolchain = Toolchain(**json.loads(payload[-1]))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(toolchain.to_json(), indent=1), "utf-8")
-    tmp.replace(cached)
+    write_atomic(cached, json.dumps(toolchain.to_json(), indent=1))
     return toolchain
 
 
