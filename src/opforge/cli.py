@@ -16,12 +16,16 @@ typical use:
   opforge releases show 24.09                        what Triton 24.09 pins, with sources
   opforge build recipe.toml --release local          libraries for the installed frameworks
   opforge test recipe.toml --release local           run the recipe's test vectors on them
+  opforge package recipe.toml --model-repository M  put the libraries into a model repository
+  opforge serve M                                    a real tritonserver on 127.0.0.1, ops loaded
+  opforge verify recipe.toml --url 127.0.0.1:8000    every test vector through that server
   opforge doctor                                     what this machine can build, for which releases
   opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
 
 exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
 the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused,
-8 `opforge check` (or the audit after a build) found errors
+8 `opforge check` (or the audit after a build) found errors, 9 tritonserver did not come up
+or cannot be reached, 130 interrupted
 """
 
 
@@ -156,6 +160,61 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="artifact folder (default: dist/ beside the recipe)")
     p.add_argument("--build-dir", type=Path,
                    help="build folder (default: build/<release>/ beside the recipe)")
+
+    p = sub.add_parser("serve", help="run a real tritonserver on loopback with the "
+                       "repository's op libraries loaded, supervised",
+                       description="Start tritonserver on 127.0.0.1 for a model repository "
+                       "that `opforge package` wrote, wait until every model is ready (showing "
+                       "each as it loads), and keep it up until Ctrl-C or SIGTERM. With a "
+                       "tritonserver and its framework backends on PATH (inside the release's "
+                       "NGC container) it runs the repository's opforge-launch.sh. Otherwise it "
+                       "runs the tritonserver bundled in the nvidia-pytriton wheel (Triton 2.51, "
+                       "Python backend only): each TorchScript, ONNX and TensorFlow SavedModel "
+                       "model is served by a generated Python-backend model that runs it in "
+                       "its framework with its op libraries loaded, one process per model "
+                       "instance. A model whose process dies (an op that aborts) is reloaded "
+                       "within seconds and the server stays ready. On exit no process, "
+                       "shared-memory file or work folder is left.",
+                       epilog="with --json, stdout gets one JSON object per line: "
+                       "{\"event\": \"ready\", \"http\": ..., \"grpc\": ..., \"models\": ...} "
+                       "once ready, then {\"event\": \"stub-died\" | \"reloaded\" | "
+                       "\"reload-failed\", \"model\": ...} as they happen, and "
+                       "{\"event\": \"stopped\"} at the end")
+    _common(p)
+    p.add_argument("repository", type=Path, metavar="MODEL_REPOSITORY")
+    for name, default in (("http", 8000), ("grpc", 8001), ("metrics", 8002)):
+        p.add_argument(f"--{name}-port", type=int, default=default, metavar="PORT",
+                       help=f"{name} port on 127.0.0.1 (default {default}; 0: any free port, "
+                       f"shown when ready)")
+    p.add_argument("--server", choices=["auto", "bundled", "native"], default="auto",
+                   help="which tritonserver (default auto: native when one with framework "
+                   "backends is on PATH, else the bundled one)")
+    p.add_argument("--ready-timeout", type=float, default=180.0, metavar="SECONDS",
+                   help="give up when the models are not all ready by then (default 180)")
+    p.add_argument("--exit-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="on Ctrl-C, how long tritonserver may wait for open requests and "
+                   "connections before it is killed (default 5)")
+    p.add_argument("--no-supervise", dest="supervise", action="store_false",
+                   help="do not reload models whose process died")
+
+    p = sub.add_parser("verify", help="send every test vector through a running Triton "
+                       "(HTTP or gRPC) and compare",
+                       description="Send every test vector of every op of the recipe through "
+                       "a running Triton with tritonclient and compare the outputs with the "
+                       "vector's tolerances. A model takes part when its config.pbtxt says "
+                       "which op it runs: parameters { key: \"opforge.op\" value: { "
+                       "string_value: \"AddSub\" } }, with \"opforge.attrs\" (a JSON object) "
+                       "for attribute values other than the defaults; its inputs and outputs "
+                       "carry the op's names. A vector goes through every model it fits "
+                       "(attributes, dtypes, ranks); one that fits none fails. Exits 6 on a "
+                       "failure, 9 when no server answers.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--url", default="127.0.0.1:8000", help="the server, host:port (default "
+                   "127.0.0.1:8000; the gRPC port with --protocol grpc)")
+    p.add_argument("--protocol", choices=["http", "grpc"], default="http")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="per request (default 60)")
 
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
@@ -338,6 +397,29 @@ def cmd_package(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from . import serve
+
+    options = serve.Options(http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, ready_timeout=args.ready_timeout,
+                            exit_timeout=args.exit_timeout, supervise=args.supervise,
+                            server=args.server)
+    return serve.serve(args.repository, options, args.json)
+
+
+def cmd_verify(args) -> int:
+    from . import recipe as recipe_mod
+    from . import verify
+
+    recipe = recipe_mod.load(args.recipe)
+    report = verify.run(recipe, args.url, args.protocol, args.timeout)
+    if args.json:
+        _print_json({**report.to_json(), "url": args.url, "protocol": args.protocol})
+    else:
+        report.print_table()
+    return report.exit_code()
+
+
 def cmd_wheel(args) -> int:
     from . import build, wheel
 
@@ -390,7 +472,8 @@ def cmd_sdk(args) -> int:
 
 
 COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
-            "package": cmd_package, "wheel": cmd_wheel,
+            "package": cmd_package, "wheel": cmd_wheel, "serve": cmd_serve,
+            "verify": cmd_verify,
             "new": cmd_new,
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 

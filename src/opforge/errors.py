@@ -78,6 +78,13 @@ class CheckFailed(OpforgeError):
     kind = "check-failed"
 
 
+class ServerError(OpforgeError):
+    """tritonserver did not come up, stopped while serving, or cannot be reached."""
+
+    exit_code = 9
+    kind = "server-error"
+
+
 class LoaderError(OpforgeError):
     """The runtime loader refused an artifact (checksum or version mismatch)."""
 

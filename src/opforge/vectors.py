@@ -113,6 +113,17 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
                 print(json.dumps(row), flush=True)
 
 
+def finish(row: dict) -> dict:
+    """Add ok, max_error and why to a result row from its per-output comparisons."""
+    oks = [o["ok"] for o in row["outputs"].values()]
+    errs = [o["max_error"] for o in row["outputs"].values() if o["max_error"] is not None]
+    why = row.get("error") or "; ".join(f"{k}: {o['why']}" for k, o in row["outputs"].items()
+                                        if not o["ok"])
+    row.update(ok="error" not in row and all(oks), max_error=max(errs) if errs else None,
+               why=why)
+    return row
+
+
 @dataclass
 class Report:
     rows: list[dict] = field(default_factory=list)
@@ -132,19 +143,23 @@ class Report:
                 "skipped": [{"framework": n, "reason": why} for n, why in self.skipped.items()]}
 
     def print_table(self) -> None:
-        header = ["op", "framework", "vector", "types", "result", "max error"]
+        by_model = any("model" in r for r in self.rows)  # opforge verify
+        header = ["op", "framework", *(["model"] if by_model else []), "vector", "types",
+                  "result", "max error"]
         lines = [header]
         for r in self.rows:
             types = ",".join(f"{k}={v}" for k, v in r["types"].items()) or "-"
             err = r["max_error"]
-            lines.append([r["op"], r["framework"], r["vector"], types,
-                          "pass" if r["ok"] else "FAIL", "-" if err is None else f"{err:.3g}"])
+            lines.append([r["op"], r["framework"], *([r.get("model", "-")] if by_model else []),
+                          r["vector"], types, "pass" if r["ok"] else "FAIL",
+                          "-" if err is None else f"{err:.3g}"])
         widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
         for row in lines:
             text = "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
             print(text.replace("FAIL", log.style("FAIL", "red", "bold")))
         for r in self.failed:
-            print(log.style(f"{r['op']} [{r['framework']}] {r['vector']}: {r['why']}", "red"))
+            where = r.get("model", r["framework"])
+            print(log.style(f"{r['op']} [{where}] {r['vector']}: {r['why']}", "red"))
         for message in self.fatal:
             print(log.style(message, "red"))
         for name in self.skipped:
@@ -185,13 +200,8 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
         if "fatal" in row:
             report.fatal.append(f"{name}: {row['fatal']}")
             return
-        oks = [o["ok"] for o in row["outputs"].values()]
-        errs = [o["max_error"] for o in row["outputs"].values() if o["max_error"] is not None]
-        why = row.get("error") or "; ".join(f"{k}: {o['why']}" for k, o in row["outputs"].items()
-                                            if not o["ok"])
-        row.update(framework=name, ok="error" not in row and all(oks),
-                   max_error=max(errs) if errs else None, why=why)
-        report.rows.append(row)
+        row["framework"] = name
+        report.rows.append(finish(row))
         log.progress(name, f"{row['op']} {row['vector']} "
                            f"{','.join(row['types'].values())}: {'ok' if row['ok'] else 'FAIL'}")
 
