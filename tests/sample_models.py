@@ -55,6 +55,21 @@ def torchscript_addsub(path: Path, library: str) -> Path:
     return path
 
 
+def torchscript_boom(path: Path, library: str) -> Path:
+    """x -> y through tests/data/crashy's Boom, which aborts the process on 13."""
+    import torch
+
+    torch.ops.load_library(library)
+
+    class BoomModel(torch.nn.Module):
+        def forward(self, x: torch.Tensor):
+            return torch.ops.crashy.Boom(x)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(BoomModel()).save(str(path))
+    return path
+
+
 def savedmodel_addsub(path: Path, library: str) -> Path:
     import tensorflow as tf
 
@@ -74,5 +89,6 @@ def savedmodel_addsub(path: Path, library: str) -> Path:
 
 if __name__ == "__main__":
     kind, out, *rest = sys.argv[1:]
-    makers = {"torchscript": torchscript_addsub, "savedmodel": savedmodel_addsub}
+    makers = {"torchscript": torchscript_addsub, "savedmodel": savedmodel_addsub,
+              "torchscript-boom": torchscript_boom}
     makers[kind](Path(out), *rest)

@@ -457,7 +457,8 @@ class Server:
             self.on_event(event)
 
     def supervise(self) -> None:
-        """Reload a model whose stub process died; runs until stop()."""
+        """Reload a model whose stub process died; runs until stop(). A model that is not
+        ready (unloaded through the API) is left alone."""
         known = self.stubs()
         while not self._stop.wait(_POLL_S):
             if self.process.poll() is not None:
@@ -465,22 +466,19 @@ class Server:
             now = self.stubs()
             for model, pids in known.items():
                 gone = pids - now.get(model, set())
-                if not gone:
+                if not gone or self._get(f"/v2/models/{model}/ready")[0] != 200:
                     continue
                 started = time.monotonic()
                 self._emit({"event": "stub-died", "model": model, "pids": sorted(gone)})
                 status, body = self._post(f"/v2/repository/models/{model}/load")
-                took = time.monotonic() - started
                 if status == 200:
                     self._emit({"event": "reloaded", "model": model,
-                                "seconds": round(took, 2)})
+                                "seconds": round(time.monotonic() - started, 2)})
                 else:
                     self._emit({"event": "reload-failed", "model": model, "status": status,
                                 "message": body.decode("utf-8", "replace")[:300]})
                 now = self.stubs()
-            for model in now:
-                known[model] = now[model]
-            known = {m: now.get(m, set()) for m in set(known) | set(now)}
+            known = now
 
     def run_supervisor(self) -> None:
         thread = threading.Thread(target=self.supervise, daemon=True)
@@ -525,6 +523,8 @@ class Server:
                 "metrics": f"127.0.0.1:{self.options.metrics_port}",
                 "pid": self.process.pid if self.process else None,
                 "ready_seconds": round(ready_s, 2),
+                "work_folder": str(self.workdir) if self.workdir else None,
+                "shm_prefix": self.shm_prefix,
                 "models": {s.name: {"backend": s.backend, "versions": s.versions,
                                     "libraries": s.libraries} for s in self.served}}
 

@@ -162,7 +162,9 @@ class TritonPythonModel:
                 responses.append(pb_utils.InferenceResponse(
                     output_tensors=[_to_triton(n, outputs[n]) for n in self.output_names]))
             except Exception as exc:  # the model's or op's error goes back to the client
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                # first and last line: TorchScript puts the op's own message at the end
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [""]
+                message = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
                     f"{self.name} ({self.spec['framework']}): {type(exc).__name__}: {message}",
                     pb_utils.TritonError.INVALID_ARG)))
