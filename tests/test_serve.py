@@ -58,8 +58,8 @@ class Served:
                 self._ready.set()
         self._ready.set()
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        self.process.send_signal(sig)
         return self.process.wait(timeout=60)
 
     def leftovers(self) -> list[str]:
@@ -124,7 +124,8 @@ def served(example_repository):
     server = Served(example_repository)
     yield server
     if server.process.poll() is None:
-        server.stop()
+        assert server.stop(signal.SIGTERM) == 0, "".join(server.stderr[-20:])
+        assert server.leftovers() == []
 
 
 def built_frameworks(built_example) -> set[str]:
@@ -361,3 +362,32 @@ def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
     assert spec == {"framework": "pytorch", "model_file": str(tmp_path / "ts/1/model.pt"),
                     "libraries": []}
     assert (out / "backends" / "python" / "triton_python_backend_stub").is_file()
+
+
+def test_serve_native_without_a_native_server_says_where_to_run(tmp_path):
+    from opforge.serve import find_native
+
+    if find_native() is not None:
+        pytest.skip("a tritonserver with framework backends is on PATH here")
+    result = opforge("serve", str(tmp_path), "--server", "native", "--http-port", "0",
+                     "--grpc-port", "0", "--metrics-port", "0")
+    assert result.returncode == 4, result.stderr
+    assert "no tritonserver with framework backends on PATH" in result.stderr
+    assert "nvcr.io/nvidia/tritonserver" in result.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tritonserver"),
+                    reason="no tritonserver with its framework backends on PATH (run the suite "
+                    "inside nvcr.io/nvidia/tritonserver:<release>-py3 to serve natively)")
+def test_native_server_serves_the_example(example_repository, built_example):
+    from opforge.serve import find_native
+
+    if find_native() is None:
+        pytest.skip("the tritonserver on PATH has no framework backends beside it")
+    server = Served(example_repository)
+    try:
+        assert server.info["mode"] == "native"
+        result = opforge("verify", str(EXAMPLE / "recipe.toml"), "--url", server.http)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        assert server.stop() == 0
