@@ -251,6 +251,22 @@ def test_bounded_load_eight_clients_without_errors(served):
     assert ready(served.http)
 
 
+def test_a_model_that_fails_to_load_is_named_with_its_error(example_repository, tmp_path):
+    """A TorchScript model copied into a repository opforge did not package: no op library
+    is loaded for it, so torch.jit.load cannot resolve acme::AddSub."""
+    import shutil
+
+    shutil.copytree(example_repository / "addsub_torchscript", tmp_path / "orphan")
+    config = tmp_path / "orphan" / "config.pbtxt"
+    config.write_text(config.read_text().replace('"addsub_torchscript"', '"orphan"'))
+    result = opforge("serve", str(tmp_path), "--http-port", "0", "--grpc-port", "0",
+                     "--metrics-port", "0")
+    assert result.returncode == 9, result.stderr
+    assert "tritonserver exited before it was ready" in result.stderr
+    assert "orphan:" in result.stderr and "AddSub" in result.stderr
+    assert "Traceback" not in result.stderr.split("orphan:")[0]
+
+
 # --- an op that aborts: supervision ---------------------------------------------------
 
 

@@ -161,7 +161,7 @@ def config_text(config) -> str:
     return text_format.MessageToString(config)
 
 
-def _backend(folder: Path, config) -> str:
+def backend_of(folder: Path, config) -> str:
     if config is not None and config.backend:
         return config.backend
     if config is not None and config.platform:
@@ -180,7 +180,7 @@ def _versions(folder: Path) -> list[Path]:
                   key=lambda p: int(p.name))
 
 
-def _model_files(model: Model) -> list[Path]:
+def model_files(model: Model) -> list[Path]:
     name = model.config.default_model_filename if model.config is not None else ""
     names = [name] if name else [_MODEL_FILES.get(model.backend, "")]
     if model.backend == "tensorflow" and not name:
@@ -260,8 +260,8 @@ def tensorflow_ops(path: Path) -> set[str]:
 def read_model(folder: Path) -> Model:
     config_path = folder / "config.pbtxt"
     config = read_config(config_path) if config_path.is_file() else None
-    model = Model(folder.name, folder, _backend(folder, config), config)
-    files = _model_files(model)
+    model = Model(folder.name, folder, backend_of(folder, config), config)
+    files = model_files(model)
     try:
         if model.backend == "onnxruntime":
             for f in files:

@@ -13,6 +13,9 @@ Triton does not restart a Python-backend stub that died (an op that aborted) and
 reporting the model ready; the supervisor watches the stubs and reloads such a model.
 On exit nothing is left: the server runs in its own process group, its shared-memory
 regions carry a prefix of ours, and the work folder is removed.
+
+The server is the one child opforge does not start through `proc.run`: it lives until
+Ctrl-C, its log is read by a thread, and it is stopped by signal.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import log, repository
+from . import log, proc, repository
 from .errors import ServerError, ToolchainError, UserError
 
 STUB = "triton_python_backend_stub"
@@ -108,9 +111,7 @@ def _check_libpython() -> None:
     if _libpython_dir():
         return
     soname = f"libpython{sys.version_info.major}.{sys.version_info.minor}.so.1.0"
-    found = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True,
-                           check=False).stdout if Path("/sbin/ldconfig").exists() else ""
-    if soname not in found:
+    if not any(soname in line for line in proc.output_lines(["/sbin/ldconfig", "-p"])):
         raise ToolchainError(f"the Python-backend stub links {soname}, which is not on this "
                              f"machine (this Python was built without --enable-shared): "
                              f"install it (apt install libpython{sys.version_info.major}."
@@ -210,7 +211,7 @@ def generate(repo: Path, out: Path, stub: Path) -> list[Served]:
     for folder in folders:
         config_path = folder / "config.pbtxt"
         config = repository.read_config(config_path) if config_path.is_file() else None
-        backend = repository._backend(folder, config)
+        backend = repository.backend_of(folder, config)
         if backend == "python":
             os.symlink(folder, models_dir / folder.name)
             served.append(Served(folder.name, backend, []))
@@ -225,7 +226,7 @@ def generate(repo: Path, out: Path, stub: Path) -> list[Served]:
                                f"write one")
             continue
         model = repository.Model(folder.name, folder, backend, config)
-        files = {f.parent.name: f for f in repository._model_files(model)}
+        files = {f.parent.name: f for f in repository.model_files(model)}
         if not files:
             unsupported.append(f"model {folder.name}: no model file in its version folders")
             continue
@@ -365,8 +366,11 @@ class Server:
             if loaded:
                 self.loaded.append(loaded.group(1))
             failed = _LOAD_FAILED.search(line)
-            if failed:
-                self.failed[failed.group(1)] = failed.group(2)
+            if failed:  # the log escapes newlines; the stub's traceback follows "At:"
+                parts = [p.strip() for p in failed.group(2).rstrip('"').split("\\n")]
+                if "At:" in parts:
+                    parts = parts[:parts.index("At:")]
+                self.failed[failed.group(1)] = " ".join(p for p in parts if p)[:500]
 
     @property
     def http_url(self) -> str:
@@ -398,9 +402,12 @@ class Server:
 
     def _exited(self, what: str) -> ServerError:
         tail = [ln for ln in self.log_tail if ln.strip()][-15:]
-        details = [f"{name}: {why}" for name, why in self.failed.items()] or tail
+        if self.failed:
+            return ServerError(f"tritonserver {what} (exit status {self.process.returncode}): "
+                               f"{len(self.failed)} model(s) failed to load", details=[
+                                   f"{name}: {why}" for name, why in self.failed.items()])
         return ServerError(f"tritonserver {what} (exit status {self.process.returncode}); "
-                           f"its last lines follow", details=details)
+                           f"its last lines follow", details=tail)
 
     def wait_ready(self, stopping: threading.Event | None = None) -> float | None:
         """Poll readiness, showing which models loaded; the seconds it took, or None when
