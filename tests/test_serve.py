@@ -364,7 +364,7 @@ def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
            'parameters { key: "mine" value: { string_value: "kept" } }\n', "model.pt")
     bundled = serve.find_bundled()
     out = tmp_path / "out"
-    served = serve.generate(tmp_path, out, bundled.stub())
+    served = serve.generate(tmp_path, out, bundled)
     assert [s.name for s in served] == ["ts"]
     config = repository.read_config(out / "models" / "ts" / "config.pbtxt")
     assert (config.backend, config.platform, config.max_batch_size) == ("python", "", 4)

@@ -198,9 +198,11 @@ def execution_env() -> str | None:
     return None
 
 
-def generate(repo: Path, out: Path, stub: Path) -> list[Served]:
-    """Write the Python-backend repository under `out`/models and the backend folder under
-    `out`/backends; return what will be served."""
+def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
+    """Write the Python-backend repository under `out`/models and the backend folder (the
+    wheel's Python backend and the stub for this Python) under `out`/backends; return what
+    will be served."""
+    stub = bundled.stub()
     libraries = _index_libraries(repo)
     folders = sorted(p for p in repo.iterdir() if p.is_dir())
     if not folders:
@@ -251,7 +253,7 @@ def generate(repo: Path, out: Path, stub: Path) -> list[Served]:
                            "and its backends are on PATH"])
     backend_dir = out / "backends" / "python"
     backend_dir.mkdir(parents=True)
-    source = stub.parents[2] / "backends" / "python"
+    source = bundled.root / "backends" / "python"
     for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
         shutil.copyfile(source / name, backend_dir / name)
     shutil.copyfile(stub, backend_dir / STUB)
@@ -326,7 +328,7 @@ class Server:
         self.mode = "bundled"
         _check_libpython()
         self.workdir = Path(tempfile.mkdtemp(prefix="opforge-serve-"))
-        self.served = generate(self.repo, self.workdir, bundled.stub())
+        self.served = generate(self.repo, self.workdir, bundled)
         paths = [str(bundled.libs), _libpython_dir() or "", os.environ.get("LD_LIBRARY_PATH", "")]
         env = {"LD_LIBRARY_PATH": ":".join(p for p in paths if p),
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}

@@ -96,21 +96,36 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
                 try:
                     got = adapter.call_op(handle, spec, op, inputs, attrs, device)
                 except Exception as exc:  # the op's own error is a test result, not a crash
-                    message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-                    if vector["error"] is None or vector["error"] not in str(exc):
-                        row["error"] = message
-                    else:
-                        row["outputs"]["error"] = {"ok": True, "max_error": None, "why": ""}
+                    judge(row, op, vector, binding, error=exc)
                 else:
-                    if vector["error"] is not None:
-                        row["error"] = f"expected an error containing {vector['error']!r}, " \
-                                       f"but the op succeeded"
-                    for t in op["outputs"]:
-                        if t["name"] in vector["expect"]:
-                            row["outputs"][t["name"]] = compare(
-                                got[t["name"]], vector["expect"][t["name"]], dtype_of(t),
-                                vector["atol"], vector["rtol"])
+                    judge(row, op, vector, binding, got=got)
                 print(json.dumps(row), flush=True)
+
+
+def error_message(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def judge(row: dict, op: dict, vector: dict, binding: dict, got: dict | None = None,
+          error: BaseException | None = None) -> dict:
+    """Fill a result row's outputs (or error) from what the op returned or raised, against
+    the vector's expectations: outputs within tolerance, or the error it expects."""
+    if error is not None:
+        if vector["error"] is not None and vector["error"] in str(error):
+            row["outputs"]["error"] = {"ok": True, "max_error": None, "why": ""}
+        else:
+            row["error"] = error_message(error)
+        return row
+    if vector["error"] is not None:
+        row["error"] = f"expected an error containing {vector['error']!r}, but the op succeeded"
+    for t in op["outputs"]:
+        if t["name"] in vector["expect"] and t["name"] in got:
+            row["outputs"][t["name"]] = compare(
+                got[t["name"]], vector["expect"][t["name"]], binding.get(t["dtype"], t["dtype"]),
+                vector["atol"], vector["rtol"])
+    return row
 
 
 def finish(row: dict) -> dict:

@@ -45,7 +45,7 @@ class Client:
         try:
             ready = self.client.is_server_ready()
         except Exception as exc:  # connection refused, wrong protocol on the port...
-            raise ServerError(f"no Triton answers {protocol} at {url} ({_first_line(exc)}); "
+            raise ServerError(f"no Triton answers {protocol} at {url} ({vectors.error_message(exc)}); "
                               f"start one with `opforge serve MODEL_REPOSITORY`, or check "
                               f"--url and --protocol") from None
         if not ready:
@@ -84,11 +84,6 @@ class Client:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _param(config: dict, key: str) -> str | None:
@@ -225,19 +220,9 @@ def _send(client: Client, op: dict, vector: dict, name: str, model: dict,
     try:
         got = client.infer(model, vector["inputs"], outputs)
     except Exception as exc:  # the server's answer is a result here, not a crash
-        message = _first_line(exc)
-        if vector["error"] is not None and vector["error"] in str(exc):
-            row["outputs"]["error"] = {"ok": True, "max_error": None, "why": ""}
-        else:
-            row["error"] = message
+        vectors.judge(row, op, vector, binding, error=exc)
     else:
-        if vector["error"] is not None:
-            row["error"] = f"expected an error containing {vector['error']!r}, but it succeeded"
-        for t in op["outputs"]:
-            if t["name"] in vector["expect"] and t["name"] in got:
-                row["outputs"][t["name"]] = vectors.compare(
-                    got[t["name"]], vector["expect"][t["name"]],
-                    binding.get(t["dtype"], t["dtype"]), vector["atol"], vector["rtol"])
+        vectors.judge(row, op, vector, binding, got=got)
     if not row["outputs"] and "error" not in row:
         row["error"] = "the model returned none of the vector's expected outputs"
     return vectors.finish(row)
