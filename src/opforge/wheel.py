@@ -102,8 +102,10 @@ _BUILD_WHEEL = ("import sys\nfrom scikit_build_core.build import build_wheel\n"
 
 def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[str] | None,
                 wheel_dir: Path, out_dir: Path | None = None,
-                build_dir: Path | None = None) -> WheelResult:
-    result = build.build(recipe, release, framework_names, out_dir, build_dir)
+                build_dir: Path | None = None,
+                compiler_launcher: str | None = None) -> WheelResult:
+    result = build.build(recipe, release, framework_names, out_dir, build_dir,
+                         compiler_launcher=compiler_launcher)
     if not result.audit_ok:
         raise CheckFailed("the built libraries failed the audit (see above); no wheel made "
                           "of them")
