@@ -177,9 +177,7 @@ def raise_all(problems: list[BaseException]) -> None:
     if not problems:
         return
     for extra in problems[1:]:
-        log.error(str(extra))
-        for line in getattr(extra, "details", []):
-            log.detail(line)
+        log.error(str(extra), getattr(extra, "details", []))
     raise problems[0]
 
 

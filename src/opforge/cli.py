@@ -19,6 +19,7 @@ typical use:
   opforge package recipe.toml --model-repository M  put the libraries into a model repository
   opforge serve M                                    a real tritonserver on 127.0.0.1, ops loaded
   opforge verify recipe.toml --url 127.0.0.1:8000    every test vector through that server
+  opforge matrix recipe.toml --releases '24.*' --dry-run   CI jobs: release x framework x device
   opforge doctor                                     what this machine can build, for which releases
   opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
 
@@ -224,6 +225,48 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["http", "grpc"], default="http")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="per request (default 60)")
+
+    p = sub.add_parser("matrix", help="the CI fan-out: one job per (release, framework, "
+                       "device), each in the NGC image of that release's framework",
+                       description="Resolve the recipe over Triton releases into CI jobs, one "
+                       "per (release, framework, device): the NGC image that holds exactly "
+                       "that release's framework (nvcr.io/nvidia/pytorch:<R>-py3, "
+                       "nvcr.io/nvidia/tensorflow:<R>-tf2-py3 while Triton ships a TensorFlow "
+                       "backend, nvcr.io/nvidia/tritonserver:<R>-py3 for ONNX Runtime and "
+                       "TensorRT), the setup, `opforge build`, `opforge check` and `opforge "
+                       "test` commands, and the artifact name. A combination opforge build "
+                       "would refuse (unknown pin, no backend in that release, TensorRT "
+                       "without IPluginV3) is listed as skipped with the reason. The ci/ "
+                       "templates consume the output (docs/ci.md).",
+                       epilog="job ids are RELEASE-FRAMEWORK-DEVICE, e.g. 24.09-pytorch-cpu; "
+                       "--select and --skip take globs over them, like cibuildwheel's build "
+                       "and skip selectors:\n"
+                       "  opforge matrix recipe.toml --releases '24.*' --dry-run\n"
+                       "  opforge matrix recipe.toml --releases 24.09,24.12 --skip '*-cuda' "
+                       "--format gitlab > jobs.yml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--releases", metavar="LIST", help="releases or globs, comma- or "
+                   "space-separated, e.g. 24.09,25.01 or '24.*' (default: target.release of "
+                   "the recipe)")
+    p.add_argument("--select", metavar="GLOBS", help="only jobs whose id matches one of these, "
+                   "e.g. '*-pytorch-*'")
+    p.add_argument("--skip", metavar="GLOBS", help="leave out jobs whose id matches one of "
+                   "these, e.g. '*-cuda 24.0?-*'")
+    p.add_argument("--format", choices=["github", "gitlab", "json"], default="json",
+                   help="github: the `strategy.matrix` JSON on one line (for $GITHUB_OUTPUT); "
+                   "gitlab: a child-pipeline YAML; json: the full plan (default)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved jobs and the "
+                   "skipped ones as a table instead")
+    p.add_argument("--install", metavar="SPEC", help="what each job pip-installs to get "
+                   "opforge (default: $OPFORGE_INSTALL, else "
+                   f"'opforge[cache]=={__version__}'); e.g. a wheel path or "
+                   "'opforge @ git+https://...'")
+    p.add_argument("--cpu-runner", metavar="LABELS", help="GitHub runs-on labels / GitLab "
+                   "tags of cpu jobs, comma-separated (default: ubuntu-latest / none)")
+    p.add_argument("--gpu-runner", metavar="LABELS", help="of cuda jobs (default: "
+                   "self-hosted,linux,x64,gpu / gpu)")
 
     p = sub.add_parser("doctor", help="what this machine can build: frameworks, SDKs, tools",
                        description="Report the installed frameworks and what they can build, "
@@ -446,6 +489,37 @@ def cmd_wheel(args) -> int:
     return 0
 
 
+def cmd_matrix(args) -> int:
+    from . import matrix, recipe as recipe_mod, releases
+
+    recipe = recipe_mod.load(args.recipe)
+    split = matrix.split_patterns
+    releases_file = args.releases_file or releases.env_file()
+    plan = matrix.plan(recipe, matrix.checkout_path(args.recipe, "the recipe"),
+                       split(args.releases), releases.load_matrix(releases_file),
+                       split(args.select), split(args.skip), matrix.install_spec(args.install),
+                       {"cpu": tuple(split(args.cpu_runner)),
+                        "cuda": tuple(split(args.gpu_runner))},
+                       releases_file and matrix.checkout_path(releases_file, "the releases file"))
+    if args.dry_run:
+        for line in matrix.table(plan):
+            print(line)
+    elif args.json or args.format == "json":
+        _print_json(plan.to_json())
+    elif args.format == "github":
+        print(json.dumps(matrix.github(plan), separators=(",", ":")))
+    else:
+        import yaml
+
+        print(f"# generated by opforge {__version__}: opforge matrix "
+              f"{plan.recipe} --releases {','.join(plan.releases)} --format gitlab")
+        print(yaml.safe_dump(matrix.gitlab(plan), sort_keys=False, width=10**6), end="")
+    if plan.skipped and not args.dry_run:
+        log.warn(f"{len(plan.skipped)} job(s) left out, each because `opforge build` would "
+                 f"refuse it: {', '.join(s.id for s in plan.skipped)} (--dry-run says why)")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import doctor, releases
 
@@ -483,7 +557,7 @@ def cmd_sdk(args) -> int:
 
 COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
             "package": cmd_package, "wheel": cmd_wheel, "serve": cmd_serve,
-            "verify": cmd_verify,
+            "verify": cmd_verify, "matrix": cmd_matrix,
             "new": cmd_new,
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
@@ -500,9 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     except OpforgeError as exc:
         if args.json:
             _print_json({"error": exc.to_json()})
-        log.error(exc.message)
-        for line in exc.details:
-            log.detail(line)
+        log.error(exc.message, exc.details)
         return exc.exit_code
     except KeyboardInterrupt:
         log.error("interrupted")

@@ -2,12 +2,20 @@
 
 Human output goes to stderr so that `--json` can own stdout. Colour is decided once, here,
 honouring NO_COLOR and FORCE_COLOR (https://no-color.org, https://force-color.org).
+
+On a CI system the same output speaks its log format: on GitHub Actions (GITHUB_ACTIONS=true)
+every step is a collapsible `::group::`, and errors and warnings are `::error` / `::warning`
+workflow commands, which the job's summary shows as annotations (the runner reads them from
+stderr as from stdout); on GitLab CI (GITLAB_CI=true) every step is a collapsed section.
+OPFORGE_CI=github|gitlab|none overrides the detection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import sys
 import threading
 import time
@@ -36,6 +44,34 @@ def style(text: str, *names: str) -> str:
     return f"\033[{codes}m{text}\033[0m"
 
 
+def ci_system() -> str | None:
+    """"github", "gitlab" or None: whose log format the output follows."""
+    forced = os.environ.get("OPFORGE_CI", "").lower()
+    if forced:
+        return None if forced == "none" else forced
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if os.environ.get("GITLAB_CI") == "true":
+        return "gitlab"
+    return None
+
+
+def _github_escape(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped as the runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def annotation(kind: str, message: str, details: list[str] | None = None) -> str | None:
+    """The CI system's form of an error or warning line, or None outside CI."""
+    if ci_system() != "github":
+        return None
+    text = message + "".join("\n  " + d for d in details or [])
+    return f"::{kind} title=opforge::{_github_escape(text)}"
+
+
+_section_ids = itertools.count(1)
+
+
 def set_quiet(quiet: bool) -> None:
     global _quiet
     _quiet = quiet
@@ -52,11 +88,19 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    _emit(style("warning: ", "yellow", "bold") + message)
+    _emit(annotation("warning", message) or style("warning: ", "yellow", "bold") + message)
 
 
-def error(message: str) -> None:
+def error(message: str, details: list[str] | None = None) -> None:
+    """An error line; `details` follow it (indented), and on GitHub Actions the annotation
+    carries them too."""
+    ci = annotation("error", message, details)
+    if ci is not None:  # one annotation, its details within
+        _emit(ci)
+        return
     _emit(style("error: ", "red", "bold") + message)
+    for line in details or []:
+        detail(line)
 
 
 def detail(message: str) -> None:
@@ -70,14 +114,39 @@ def progress(label: str, message: str) -> None:
         _emit(f"  {style(label, 'cyan')} {message}")
 
 
+def _open_section(title: str) -> str | None:
+    """Start a collapsible section of the CI log; returns what closes it."""
+    ci = ci_system()
+    if ci == "github":
+        info(f"::group::{title}")
+        return "::endgroup::"
+    if ci == "gitlab":
+        name = f"opforge_{next(_section_ids)}_" + re.sub(r"[^a-z0-9_]+", "_", title.lower())[:40]
+        info(f"\033[0Ksection_start:{int(time.time())}:{name}[collapsed=true]\r\033[0K"
+             + style(title, "bold"))
+        return f"\033[0Ksection_end:{{now}}:{name}\r\033[0K"
+    return None
+
+
 @contextlib.contextmanager
 def step(title: str) -> Iterator[None]:
-    """A named, timed phase: prints its start, then its duration or that it failed."""
-    info(style("==> ", "blue", "bold") + style(title, "bold"))
+    """A named, timed phase: prints its start, then its duration or that it failed. On CI
+    its lines are a collapsible section; its verdict is printed after the section closes,
+    so a failure stays visible."""
+    closing = _open_section(title)
+    if closing is None:
+        info(style("==> ", "blue", "bold") + style(title, "bold"))
     start = time.perf_counter()
+
+    def close() -> None:
+        if closing is not None:
+            info(closing.replace("{now}", str(int(time.time()))))
+
     try:
         yield
     except BaseException:
+        close()
         info(style(f"    {title}: failed after {time.perf_counter() - start:.1f}s", "red"))
         raise
+    close()
     info(style(f"    {title}: done in {time.perf_counter() - start:.1f}s", "dim"))

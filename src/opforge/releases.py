@@ -160,11 +160,16 @@ def _read_user_file(path: Path) -> list[dict]:
     return entries
 
 
+def env_file() -> Path | None:
+    """The releases file named by $OPFORGE_RELEASES_FILE, if any."""
+    return Path(os.environ[RELEASES_ENV]) if os.environ.get(RELEASES_ENV) else None
+
+
 def load_matrix(user_file: Path | None = None) -> dict[str, Release]:
     """Every known release, the user's file merged over the packaged data, field by field."""
     matrix = dict(_packaged())
-    if user_file is None and os.environ.get(RELEASES_ENV):
-        user_file = Path(os.environ[RELEASES_ENV])
+    if user_file is None:
+        user_file = env_file()
     if user_file is not None:
         for entry in _read_user_file(user_file):
             added = release_from_flat(entry, origin=str(user_file))

@@ -209,6 +209,11 @@ def _download(url: str, dest: Path) -> None:
                              f"variable to its unpacked folder.") from None
 
 
+def pinned_sha256(name: str, version: str) -> str | None:
+    """The checksum opforge's data pins for this SDK version, if any."""
+    return (catalogue().get(name, {}).get("sha256", {}).get(version) or {}).get("sha256")
+
+
 def fetch(name: str, version: str, url: str | None = None, sha256: str | None = None) -> SdkLocation:
     """Download, verify and unpack an SDK release archive into the cache (idempotent)."""
     entries = {n: e for n, e in catalogue().items() if "url" in e}
@@ -221,8 +226,7 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
         if found:
             log.info(f"{entry['title']} {version} is already in the cache: {dest}")
             return found
-    pinned = entry.get("sha256", {}).get(version)
-    expected = (sha256 or (pinned or {}).get("sha256") or "").lower()
+    expected = (sha256 or pinned_sha256(name, version) or "").lower()
     if not expected:
         known = ", ".join(entry.get("sha256", {})) or "none"
         raise UserError(f"no pinned sha256 for {entry['title']} {version} (pinned: {known}); "

@@ -249,9 +249,8 @@ class VersionVerdict:
         return f"{self.framework} {self.installed} matches the pin {self.pin}"
 
 
-def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> VersionVerdict:
-    if release.is_local:
-        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local")
+def release_pin(fw: Framework, release: Release):
+    """The release's pin of this framework; ReleaseError when no source gives it."""
     pin = release.pin(fw.pin_key)
     if not pin.known:
         raise ReleaseError(
@@ -260,6 +259,13 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> Vers
             f"guess. Add it with --releases-file (a [[release]] with release = "
             f"\"{release.id}\" and {fw.pin_key} = \"...\" plus its sources), or build for what "
             f"is installed with --release local.")
+    return pin
+
+
+def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> VersionVerdict:
+    if release.is_local:
+        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local")
+    pin = release_pin(fw, release)
     matches = (version_not_newer(toolchain.version, pin.value)
                if fw.compatibility == "at-least" else version_matches(toolchain.version,
                                                                        pin.value))
