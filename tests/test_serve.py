@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE, ROOT, build_copy, have, opforge
+from conftest import EXAMPLE, ROOT, build_copy, check_json, have, opforge
 
 needs_server = pytest.mark.skipif(
     not have("pytriton"), reason="the tritonserver bundled in nvidia-pytriton is not installed "
@@ -41,7 +41,8 @@ class Served:
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         threading.Thread(target=lambda: self.stderr.extend(self.process.stderr),
                          daemon=True).start()
         if not self._ready.wait(240) or self.process.poll() is not None:
@@ -49,6 +50,7 @@ class Served:
             raise AssertionError("opforge serve did not become ready:\n"
                                  + "".join(self.stderr[-30:]))
         self.info = self.events[0]
+        check_json("serve-event", self.info)
         self.http, self.grpc = self.info["http"], self.info["grpc"]
 
     def _read(self) -> None:
@@ -59,8 +61,14 @@ class Served:
         self._ready.set()
 
     def stop(self, sig: int = signal.SIGINT) -> int:
+        """Stop it; every event it printed follows docs/cli.schema.json, `stopped` last."""
         self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
+        code = self.process.wait(timeout=60)
+        self._reader.join(10)
+        for event in self.events:
+            check_json("serve-event", event)
+        assert self.events[-1]["event"] == "stopped", self.events[-3:]
+        return code
 
     def leftovers(self) -> list[str]:
         """Processes of the server, its shared memory and work folder that still exist."""

@@ -569,8 +569,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     log.set_quiet(args.quiet)
+    from .runtime import LoadRefused
+
     try:
-        return COMMANDS[args.command](args)
+        try:
+            return COMMANDS[args.command](args)
+        except LoadRefused as exc:  # the runtime loader is standalone: its own error class
+            from .errors import LoaderError
+
+            raise LoaderError(str(exc)) from None
     except OpforgeError as exc:
         if args.json:
             _print_json({"error": exc.to_json()})

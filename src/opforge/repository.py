@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, inventory, log, runtime
-from .errors import UserError
+from .errors import LoaderError, UserError
 from .files import write_atomic
 from .recipe import LoadedRecipe
 from .releases import Release
@@ -308,7 +308,11 @@ def built_libraries(recipe: LoadedRecipe, release: Release, out_dir: Path) -> di
     for manifest_path in sorted(folder.glob(f"*/{runtime.MANIFEST}")):
         manifest = runtime.read_manifest(manifest_path)
         lib = manifest_path.parent / manifest["library"]
-        runtime.verify_files(manifest, manifest_path.parent)
+        try:
+            runtime.verify_files(manifest, manifest_path.parent)
+        except runtime.LoadRefused as exc:
+            raise LoaderError(f"{exc}; rebuild it with `opforge build {recipe.path} --release "
+                              f"{release.id}`") from None
         registered = manifest.get("registered") or {}
         identities = ({op["identity"] for op in registered["ops"]} if "ops" in registered
                       else {op["identity"] for op in manifest["ops"]})

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import log, proc, runtime
-from .errors import TestFailure, UserError
+from .errors import LoaderError, TestFailure, UserError
 
 CHILD_TIMEOUT_S = 600
 # dtype -> (atol, rtol); integers compare exactly
@@ -76,7 +76,8 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
     try:
         handle = runtime.load(manifest_path)
     except runtime.LoadRefused as exc:
-        print(json.dumps({"fatal": str(exc)}), flush=True)
+        print(json.dumps({"fatal": f"the loader refused it: {exc}", "refused": True}),
+              flush=True)
         return
     framework = manifest["framework"]["name"]
     for op in spec["ops"]:
@@ -144,13 +145,18 @@ class Report:
     rows: list[dict] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # of `fatal`: the loader refused these
 
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.rows if not r["ok"]]
 
     def exit_code(self) -> int:
-        return TestFailure.exit_code if self.failed or self.fatal else 0
+        """6 when a vector failed or an op could not run; 7 when the only trouble is a
+        library the runtime loader refused (checksum, version); else 0."""
+        if self.failed or len(self.fatal) > len(self.refused):
+            return TestFailure.exit_code
+        return LoaderError.exit_code if self.refused else 0
 
     def to_json(self) -> dict:
         return {"passed": len(self.rows) - len(self.failed), "failed": len(self.failed),
@@ -214,6 +220,8 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
         row = json.loads(line)
         if "fatal" in row:
             report.fatal.append(f"{name}: {row['fatal']}")
+            if row.get("refused"):
+                report.refused.append(report.fatal[-1])
             return
         row["framework"] = name
         report.rows.append(finish(row))
