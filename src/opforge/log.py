@@ -47,8 +47,8 @@ def style(text: str, *names: str) -> str:
 def ci_system() -> str | None:
     """"github", "gitlab" or None: whose log format the output follows."""
     forced = os.environ.get("OPFORGE_CI", "").lower()
-    if forced:
-        return None if forced == "none" else forced
+    if forced:  # github | gitlab; anything else (none) means plain output
+        return forced if forced in ("github", "gitlab") else None
     if os.environ.get("GITHUB_ACTIONS") == "true":
         return "github"
     if os.environ.get("GITLAB_CI") == "true":
@@ -114,17 +114,17 @@ def progress(label: str, message: str) -> None:
         _emit(f"  {style(label, 'cyan')} {message}")
 
 
-def _open_section(title: str) -> str | None:
-    """Start a collapsible section of the CI log; returns what closes it."""
+def _open_section(title: str):
+    """Start a collapsible section of the CI log; returns what closes it (None outside CI)."""
     ci = ci_system()
     if ci == "github":
         info(f"::group::{title}")
-        return "::endgroup::"
+        return lambda: info("::endgroup::")
     if ci == "gitlab":
         name = f"opforge_{next(_section_ids)}_" + re.sub(r"[^a-z0-9_]+", "_", title.lower())[:40]
         info(f"\033[0Ksection_start:{int(time.time())}:{name}[collapsed=true]\r\033[0K"
              + style(title, "bold"))
-        return f"\033[0Ksection_end:{{now}}:{name}\r\033[0K"
+        return lambda: info(f"\033[0Ksection_end:{int(time.time())}:{name}\r\033[0K")
     return None
 
 
@@ -133,15 +133,11 @@ def step(title: str) -> Iterator[None]:
     """A named, timed phase: prints its start, then its duration or that it failed. On CI
     its lines are a collapsible section; its verdict is printed after the section closes,
     so a failure stays visible."""
-    closing = _open_section(title)
-    if closing is None:
+    close = _open_section(title)
+    if close is None:
         info(style("==> ", "blue", "bold") + style(title, "bold"))
+        close = lambda: None  # noqa: E731
     start = time.perf_counter()
-
-    def close() -> None:
-        if closing is not None:
-            info(closing.replace("{now}", str(int(time.time()))))
-
     try:
         yield
     except BaseException:

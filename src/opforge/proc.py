@@ -78,7 +78,7 @@ def output_lines(args: Sequence[str | os.PathLike]) -> list[str]:
     return [ln for ln in result.output.splitlines() if ln.strip()] if result.returncode == 0 else []
 
 
-def bundled_script(name: str) -> Path | None:
+def _bundled_script(name: str) -> Path | None:
     """The copy a PyPI wheel (cmake, ninja) installed next to this interpreter."""
     scripts = Path(sysconfig.get_path("scripts"))
     candidate = scripts / name
@@ -88,6 +88,15 @@ def bundled_script(name: str) -> Path | None:
     if exe_dir.is_file() and os.access(exe_dir, os.X_OK):
         return exe_dir
     return None
+
+
+def locate(name: str) -> Path | None:
+    """A program installed next to this interpreter (by a PyPI wheel), else on PATH."""
+    bundled = _bundled_script(name)
+    if bundled is not None:
+        return bundled
+    on_path = shutil.which(name)
+    return Path(on_path) if on_path else None
 
 
 def find_program(name: str, *, env_var: str, module: str | None = None) -> Path:
@@ -111,12 +120,9 @@ def find_program(name: str, *, env_var: str, module: str | None = None) -> Path:
             tried.append(f"the {module} wheel ({bin_dir} has no {name})")
         except ImportError:
             tried.append(f"the {module} wheel (not installed)")
-    bundled = bundled_script(name)
-    if bundled is not None:
-        return bundled
-    on_path = shutil.which(name)
-    if on_path:
-        return Path(on_path)
+    found = locate(name)
+    if found is not None:
+        return found
     tried.append("PATH")
     raise ToolchainError(
         f"{name} not found; looked at: {', '.join(tried)}. "
