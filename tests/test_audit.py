@@ -173,3 +173,47 @@ def test_op_identity_clashes_between_libraries(built_example, tmp_path):
     assert code == 8
     clash = [f for f in findings(data, "error") if f.startswith("clash:")]
     assert len(clash) == 2 and "op acme::AddSub is also registered by" in clash[0], data
+
+
+def test_cuda_build_resolves_symbols_against_the_cuda_libraries(tmp_path):
+    """A PyTorch CUDA build links libc10_cuda.so; the audit must resolve the library's
+    undefined symbols against that too (it once reported `c10::cuda::device_count()` and
+    14 more as undefined in PyTorch and failed every CUDA build with exit 8). The framework
+    libraries here are stand-ins compiled for the purpose: no GPU, no CUDA torch needed."""
+    from opforge import audit, build, frameworks
+    from opforge.frameworks import Toolchain, VersionVerdict
+
+    torch_lib = tmp_path / "torch" / "lib"
+    c10 = compile_lib(torch_lib, "namespace c10 { int cpu_thing() { return 1; } }", "libc10.so")
+    c10_cuda = compile_lib(torch_lib / "cuda", "namespace c10 { namespace cuda {\n"
+                           "int device_count() { return 8; } } }", "libc10_cuda.so")
+    shutil.move(c10_cuda, torch_lib / "libc10_cuda.so")
+    c10_cuda = torch_lib / "libc10_cuda.so"
+    op = compile_lib(tmp_path / "op", "namespace c10 { int cpu_thing(); namespace cuda {\n"
+                     "int device_count(); } }\nint use() { return c10::cpu_thing() + "
+                     "c10::cuda::device_count(); }", "libops.so",
+                     (f"-L{torch_lib}", "-lc10", "-lc10_cuda"))
+    toolchain = Toolchain("pytorch", "2.11.0+cu130", str(tmp_path / "torch"), [], [str(c10)],
+                          [], 17, 1, {"cuda": "13.0", "library_dir": str(torch_lib),
+                                      "cuda_libraries": [str(c10_cuda)]})
+    pytorch = frameworks.get("pytorch")
+    plan = build.BuildPlan(recipe=None, release=None, devices=["cpu", "cuda"],
+                           build_dir=tmp_path / "b", out_dir=tmp_path / "d")
+    plan.builds["pytorch"] = build.FrameworkBuild(pytorch, toolchain, VersionVerdict(
+        "pytorch", toolchain.version, toolchain.version, "local"))
+    build.check_cuda_support(plan, explicit=True)
+    linked = plan.builds["pytorch"].toolchain.link_libraries
+    assert linked == [str(c10), str(c10_cuda)]
+
+    manifest = {"framework": {"name": "pytorch", "title": "PyTorch",
+                              "version": toolchain.version, "cxx11_abi": 1},
+                "build": {"link_libraries": linked}}
+    report = audit.LibraryReport(str(op), "pytorch", None)
+    audit._check_undefined(report, read_elf(op), manifest)
+    assert not report.errors, report.findings
+    # the CPU libraries alone leave the CUDA symbols unresolved: what the audit said before
+    report = audit.LibraryReport(str(op), "pytorch", None)
+    audit._check_undefined(report, read_elf(op), {**manifest, "build": {
+        "link_libraries": [str(c10)]}})
+    assert [f.code for f in report.errors] == ["undefined"]
+    assert "_ZN3c104cuda12device_countEv" in report.errors[0].message

@@ -116,19 +116,20 @@ def plan_cuda(plan: BuildPlan, arch_override: list[str] | None) -> None:
     log.detail(f"architectures: {plan.archs.why.split(' (')[0]}")
 
 
-def check_cuda_support(plan: BuildPlan, explicit: bool) -> dict[str, list[str]]:
-    """The extra libraries each framework's CUDA glue links. A framework whose installation
-    cannot make a working CUDA library is skipped loudly (an error with --framework); with
-    compile_only its glue is compiled anyway where its headers allow."""
-    libraries, problems, skipped = {}, [], {}
+def check_cuda_support(plan: BuildPlan, explicit: bool) -> None:
+    """Add the libraries each framework's CUDA glue links (libc10_cuda.so for PyTorch) to
+    its toolchain, so that the link, the manifest and the audit's symbol resolution all see
+    the same set. A framework whose installation cannot make a working CUDA library is
+    skipped loudly (an error with --framework); with compile_only its glue is compiled
+    anyway where its headers allow."""
+    problems, skipped = [], {}
     for name, fb in list(plan.builds.items()):
         support = fb.framework.cuda_support(fb.toolchain)
-        if not support.problem:
-            libraries[name] = support.libraries
-        elif plan.compile_only and support.compiles:
+        if support.problem and plan.compile_only and support.compiles:
             log.warn(f"{name}: {support.problem}; compiling its CUDA glue anyway "
                      f"(--compile-only)")
-            libraries[name] = support.libraries
+        if not support.problem or (plan.compile_only and support.compiles):
+            fb.toolchain = frameworks.with_libraries(fb.toolchain, support.libraries)
         elif explicit and not plan.compile_only:
             problems.append(ToolchainError(f"{name}: {support.problem}"))
         else:
@@ -136,7 +137,6 @@ def check_cuda_support(plan: BuildPlan, explicit: bool) -> dict[str, list[str]]:
             del plan.builds[name]
     settle(problems, bool(plan.builds), skipped, "build CUDA ops")
     plan.skipped.update(skipped)
-    return libraries
 
 
 def detect_toolchains(selected: list[Framework], explicit: bool
@@ -387,16 +387,16 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
                                              recipe.model.build.compiler_launcher)
         if plan.launcher is not None:
             log.detail(f"compile cache: {plan.launcher.kind} ({plan.launcher.origin})")
-        cuda_libraries: dict[str, list[str]] = {}
         if "cuda" in devices and recipe.ops:
             plan_cuda(plan, cuda_archs)
-            cuda_libraries = check_cuda_support(plan, explicit=bool(framework_names))
+            check_cuda_support(plan, explicit=bool(framework_names))
             selected = [fw for fw in selected if fw.name in plan.builds]
         elif any(fw.requires_cuda for fw in selected):
             plan.nvcc = cuda.find_nvcc()  # native GPU sources: the toolkit's headers and runtime
     with log.step("generate glue and CMake projects"):
-        generated = codegen.generate(recipe, selected, toolchains, devices, plan.gen_dir,
-                                     cuda=plan.archs, extra_libraries=cuda_libraries)
+        generated = codegen.generate(recipe, selected,
+                                     {n: b.toolchain for n, b in plan.builds.items()}, devices,
+                                     plan.gen_dir, cuda=plan.archs)
         log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
     with log.step("compile"):
         before = plan.launcher.stats() if plan.launcher else None

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,6 +56,14 @@ class CudaSupport:
     libraries: list[str] = field(default_factory=list)  # extra libraries the glue links
     problem: str = ""  # why a CUDA library built here would not work ("" when it would)
     compiles: bool = True  # whether the CUDA glue at least compiles (its headers are present)
+
+
+def with_libraries(toolchain: Toolchain, libraries: list[str]) -> Toolchain:
+    """The toolchain that also links `libraries` (a device's own framework libraries, such
+    as libc10_cuda.so): what the glue links is what the manifest records and what the audit
+    resolves undefined symbols against."""
+    extra = [lib for lib in libraries if lib not in toolchain.link_libraries]
+    return replace(toolchain, link_libraries=[*toolchain.link_libraries, *extra])
 
 
 class Framework(Protocol):
