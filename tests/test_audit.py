@@ -120,6 +120,32 @@ def test_undefined_symbols_the_framework_does_not_define(tmp_path):
 
 @pytest.mark.skipif(cuda.nvcc_or_none() is None, reason="nvcc not found: no CUDA library to "
                     "audit")
+def test_runpath_outside_the_artifact(tmp_path):
+    """A RUNPATH into the build machine's venv: in the container the library would find no
+    libc10.so there (exit 127 at tritonserver's start). $ORIGIN inside the folder is fine."""
+    lib = with_manifest(compile_lib(tmp_path / "a", "int f() { return 1; }", flags=(
+        "-Wl,--enable-new-dtags,-rpath,/venv/lib/python3.11/site-packages/torch/lib:$ORIGIN",)),
+        "pytorch")
+    assert read_elf(lib).search_paths == ["/venv/lib/python3.11/site-packages/torch/lib",
+                                          "$ORIGIN"]
+    code, data = check(str(lib))
+    assert code == 8, data
+    assert [f for f in findings(data, "error") if f.startswith("runpath: ")] == [
+        "runpath: its RPATH/RUNPATH points outside the artifact: /venv/lib/python3.11/"
+        "site-packages/torch/lib: the framework's libraries must come from where the library "
+        "is loaded (Triton's backend folder on LD_LIBRARY_PATH), not from the machine it was "
+        "built on"], data
+    for flags in (("-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib",),
+                  ("-Wl,-rpath,/opt/elsewhere",)):
+        lib = with_manifest(compile_lib(tmp_path / str(len(flags[0])), "int f() { return 1; }",
+                                        flags=flags), "pytorch")
+        code, data = check(str(lib))
+        assert any(f.startswith("runpath: ") for f in findings(data, "error")), (flags, data)
+    ok = with_manifest(compile_lib(tmp_path / "ok", "int f() { return 1; }",
+                                   flags=("-Wl,-rpath,$ORIGIN",)), "pytorch")
+    assert not [f for f in findings(check(str(ok))[1], "error") if f.startswith("runpath")]
+
+
 def test_cuda_code_too_new_for_the_release(tmp_path):
     source = tmp_path / "k.cu"
     source.write_text("__global__ void k(float* x) { x[0] = 1; }\n"
@@ -144,6 +170,8 @@ def test_build_audits_what_it_built(built_example):
         assert facts.defined == ([] if art["framework"] in ("pytorch", "tensorflow")
                                  else ["RegisterCustomOps"]), art
         assert _symbolic(Path(art["library"])), art
+        # no RPATH into the build machine: Triton's backend folder provides the framework
+        assert facts.search_paths == [], art
     assert "audit against release local (opforge check)" in built_example["stderr"]
 
 

@@ -115,12 +115,18 @@ def test_package_writes_model_operations_and_the_launch(example_copy, repo):
 
     launch = (repo / "opforge-launch.sh").read_text()
     assert f"export LD_PRELOAD={repo}/{libs['pytorch']}" in launch
-    assert 'exec tritonserver --model-repository="$REPOSITORY" "$@"' in launch
+    assert ('exec "$TRITONSERVER" --model-repository="$REPOSITORY" '
+            '--backend-directory="$BACKENDS" "$@"') in launch
+    # the framework libraries the op libraries link come from Triton's backend folders
+    assert ('export LD_LIBRARY_PATH="$REPOSITORY:$BACKENDS/pytorch:$BACKENDS/tensorflow'
+            '${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"') in launch
     assert os.access(repo / "opforge-launch.sh", os.X_OK)
     assert subprocess.run(["sh", "-n", str(repo / "opforge-launch.sh")]).returncode == 0
     dockerfile = (repo / "Dockerfile").read_text()
     assert f"FROM {BASE}\nCOPY . {repo}\n" in dockerfile
     assert f"ENV LD_PRELOAD={repo}/{libs['pytorch']}" in dockerfile
+    assert (f"ENV LD_LIBRARY_PATH={repo}:/opt/tritonserver/backends/pytorch:/opt/tritonserver/"
+            "backends/tensorflow${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}") in dockerfile
     index = json.loads((repo / "opforge-ops.json").read_text())
     assert index["mount"] == str(repo) and list(index["packages"]) == ["addsub-ops"]
     ours = index["packages"]["addsub-ops"]
@@ -236,6 +242,7 @@ def test_tensorrt_plugins_and_preloads_in_the_launch(tmp_path):
            "$LD_PRELOAD}" in script
     assert ("--backend-config='tensorrt,plugins=/models/opforge-bbbbbbbbbbbbbbbb-"
             "libx_tensorrt.so;/models/opforge-cccccccccccccccc-libx_tensorrt.so'") in script
+    assert 'export LD_LIBRARY_PATH="$REPOSITORY:$BACKENDS/pytorch${LD_LIBRARY_PATH' in script
     docker = repository.dockerfile(plan)
     assert ('"--backend-config=tensorrt,plugins=/models/opforge-bbbbbbbbbbbbbbbb-'
             'libx_tensorrt.so;/models/opforge-cccccccccccccccc-libx_tensorrt.so"') in docker

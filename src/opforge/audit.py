@@ -89,6 +89,7 @@ class ElfFacts:
     defined: list[str]  # exported (global or weak, defined) dynamic symbols
     fatbin: dict[str, list[int]]
     names: list[str] = field(default_factory=list)  # every dynamic symbol, for the ABI check
+    search_paths: list[str] = field(default_factory=list)  # DT_RPATH and DT_RUNPATH entries
 
 
 def read_elf(path: Path) -> ElfFacts:
@@ -103,10 +104,15 @@ def read_elf(path: Path) -> ElfFacts:
     except (OSError, ELFError) as exc:
         raise UserError(f"{path}: not a readable ELF shared library ({exc})") from None
     with fh:
-        needed, versions, index_names = [], {}, {}
+        needed, versions, index_names, search = [], {}, {}, []
         for section in elf.iter_sections():
             if isinstance(section, DynamicSection):
-                needed += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                for tag in section.iter_tags():
+                    if tag.entry.d_tag == "DT_NEEDED":
+                        needed.append(tag.needed)
+                    elif tag.entry.d_tag in ("DT_RPATH", "DT_RUNPATH"):
+                        text = tag.rpath if tag.entry.d_tag == "DT_RPATH" else tag.runpath
+                        search += [p for p in text.split(":") if p]
             elif isinstance(section, GNUVerNeedSection):
                 for _, aux_list in section.iter_versions():
                     for aux in aux_list:
@@ -131,7 +137,7 @@ def read_elf(path: Path) -> ElfFacts:
                     "STV_DEFAULT", "STV_PROTECTED"):
                 defined.append(sym.name)
         fatbin = cuda.fatbin_archs_in(elf)
-    return ElfFacts(needed, versions, undefined, defined, fatbin, names)
+    return ElfFacts(needed, versions, undefined, defined, fatbin, names, search)
 
 
 def _version_key(text: str) -> tuple[int, ...]:
@@ -175,6 +181,7 @@ def audit(library: Path, manifest: dict | None, release,
     report = LibraryReport(str(library), framework, release.id if release else None)
     facts = read_elf(library)
     _check_needed(report, facts, framework)
+    _check_search_paths(report, facts)
     ubuntu = _ubuntu(release)
     _check_versions(report, facts, ubuntu, release)
     if manifest is not None:
@@ -242,6 +249,22 @@ def _check_needed(report: LibraryReport, facts: ElfFacts, framework: str | None)
         report.add("error", "needed", f"needs {name}, which {where} does not provide",
                    "link it statically, or ship it and put it on LD_LIBRARY_PATH in the "
                    "launch; a framework library must come from the framework itself")
+
+
+def _check_search_paths(report: LibraryReport, facts: ElfFacts) -> None:
+    """An RPATH/RUNPATH entry outside the artifact's own folder names a place on the build
+    machine (a venv's site-packages/torch/lib, say): in Triton's container the framework's
+    libraries come from its backend folder, and the path either misses or, worse, finds
+    other copies of them."""
+    outside = [p for p in facts.search_paths
+               if not (p == "$ORIGIN" or (p.startswith("$ORIGIN/") and ".." not in p.split("/")))]
+    if outside:
+        report.add("error", "runpath", f"its RPATH/RUNPATH points outside the artifact: "
+                   f"{', '.join(outside)}: the framework's libraries must come from where the "
+                   f"library is loaded (Triton's backend folder on LD_LIBRARY_PATH), not from "
+                   f"the machine it was built on",
+                   "link without a build RPATH (CMake: SKIP_BUILD_RPATH ON; opforge's "
+                   "libraries do), or remove it: patchelf --remove-rpath LIBRARY")
 
 
 def _check_versions(report: LibraryReport, facts: ElfFacts, ubuntu: str | None,

@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, inventory, log, runtime
+from . import __version__, frameworks, inventory, log, runtime
 from .errors import LoaderError, UserError
 from .files import write_atomic
 from .recipe import LoadedRecipe
@@ -467,25 +467,51 @@ def _preloads(plan: Plan) -> tuple[list[str], list[str]]:
             [plan.path_of(f) for fw, f in every if fw == "tensorrt"])
 
 
+def _backend_library_dirs(plan: Plan) -> list[str]:
+    """Backend folders (under tritonserver's backend directory) whose framework libraries the
+    repository's op libraries link: libc10.so for TorchScript ops, libtensorflow_framework
+    for TensorFlow ops. Triton's docs ask for them on the library path; NGC images do not put
+    them there, and the libraries carry no RPATH of their own."""
+    registry = frameworks.registry()
+    return sorted({registry[fw].backend_libraries for fw, _ in plan.all_libraries()
+                   if fw in registry and registry[fw].backend_libraries})
+
+
 def launch_script(plan: Plan) -> str:
     preload, plugins = _preloads(plan)
+    needs = _backend_library_dirs(plan)
     packages = ", ".join(sorted({plan.recipe.package.name, *plan.others}))
     lines = ["#!/bin/sh", f"{_MARK} {__version__} for {packages}; do not edit.",
              "# Starts tritonserver with the repository's op libraries loaded:",
              "#   TorchScript ops    LD_PRELOAD (registered before any model loads)",
-             "#   backends           LD_LIBRARY_PATH includes the repository",
              "#   TensorRT plugins   --backend-config=tensorrt,plugins=",
              "#   ONNX Runtime / TensorFlow ops: model_operations in each model's config.pbtxt",
-             "# Extra arguments go to tritonserver.", "set -e",
+             "#   library path       the repository, and the backend folders whose framework",
+             "#                      libraries the op libraries link (NGC images leave them off)",
+             "# Environment: TRITON_BACKEND_DIRECTORY (default /opt/tritonserver/backends, as",
+             "# in the NGC images), TRITONSERVER (default: tritonserver on PATH, else",
+             "# /opt/tritonserver/bin/tritonserver). Extra arguments go to tritonserver.",
+             "set -e",
              f"REPOSITORY={shlex.quote(plan.mount)}",
+             'BACKENDS="${TRITON_BACKEND_DIRECTORY:-/opt/tritonserver/backends}"',
+             'TRITONSERVER="${TRITONSERVER:-$(command -v tritonserver || '
+             'echo /opt/tritonserver/bin/tritonserver)}"',
              'if [ ! -d "$REPOSITORY" ]; then',
              '  echo "opforge-launch.sh: $REPOSITORY does not exist: the repository was packaged '
              'for that path (opforge package --mount)" >&2', "  exit 2", "fi"]
+    for folder in needs:
+        lines += [f'if [ ! -d "$BACKENDS/{folder}" ]; then',
+                  f'  echo "opforge-launch.sh: $BACKENDS/{folder} does not exist: the op '
+                  f'libraries link the {folder} backend\'s framework libraries; run in the '
+                  f'release\'s tritonserver image, or set TRITON_BACKEND_DIRECTORY" >&2',
+                  "  exit 2", "fi"]
     if preload:
         lines.append(f"export LD_PRELOAD={shlex.quote(':'.join(preload))}"
                      "${LD_PRELOAD:+:$LD_PRELOAD}")
-    lines.append('export LD_LIBRARY_PATH="$REPOSITORY${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"')
-    command = 'exec tritonserver --model-repository="$REPOSITORY"'
+    library_path = ":".join(["$REPOSITORY", *(f"$BACKENDS/{d}" for d in needs)])
+    lines.append(f'export LD_LIBRARY_PATH="{library_path}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"')
+    command = ('exec "$TRITONSERVER" --model-repository="$REPOSITORY" '
+               '--backend-directory="$BACKENDS"')
     if plugins:
         command += f" --backend-config={shlex.quote('tensorrt,plugins=' + ';'.join(plugins))}"
     lines.append(command + ' "$@"')
@@ -504,7 +530,11 @@ def dockerfile(plan: Plan) -> str | None:
              f"FROM {plan.base_image}", f"COPY . {plan.mount}"]
     if preload:
         lines.append(f"ENV LD_PRELOAD={':'.join(preload)}")
-    lines.append(f"ENV LD_LIBRARY_PATH={plan.mount}:${{LD_LIBRARY_PATH}}")
+    library_path = [plan.mount, *(f"/opt/tritonserver/backends/{d}"
+                                  for d in _backend_library_dirs(plan))]
+    # ${VAR:+...}: no empty entry (the current folder) when the image sets none
+    lines.append(f"ENV LD_LIBRARY_PATH={':'.join(library_path)}"
+                 "${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}")
     lines.append(f"CMD {json.dumps(cmd)}")
     return "\n".join(lines) + "\n"
 

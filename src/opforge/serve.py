@@ -86,15 +86,16 @@ def find_bundled() -> Bundled | None:
     return None
 
 
-def find_native() -> Path | None:
-    """A tritonserver on PATH that has framework backends beside it (an NGC container)."""
+def find_native() -> tuple[Path, Path] | None:
+    """A tritonserver on PATH that has framework backends beside it (an NGC container), and
+    that backend directory."""
     binary = shutil.which("tritonserver")
     if binary is None:
         return None
     for backends in (Path(binary).resolve().parents[1] / "backends",
                      Path("/opt/tritonserver/backends")):
         if backends.is_dir() and any(p.name != "python" for p in backends.iterdir()):
-            return Path(binary)
+            return Path(binary), backends
     return None
 
 
@@ -251,14 +252,20 @@ def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
                         + ["run `opforge serve` inside the release's container "
                            "(nvcr.io/nvidia/tritonserver:<release>-py3), where tritonserver "
                            "and its backends are on PATH"])
-    backend_dir = out / "backends" / "python"
-    backend_dir.mkdir(parents=True)
+    python_backend(bundled, out / "backends" / "python", stub)
+    return served
+
+
+def python_backend(bundled: Bundled, folder: Path, stub: Path | None = None) -> None:
+    """Lay out a Python-backend folder from the wheel's backend and the stub for this
+    Python (the wheel's default stub is for another one)."""
+    stub = stub or bundled.stub()
+    folder.mkdir(parents=True)
     source = bundled.root / "backends" / "python"
     for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
-        shutil.copyfile(source / name, backend_dir / name)
-    shutil.copyfile(stub, backend_dir / STUB)
-    os.chmod(backend_dir / STUB, 0o755)
-    return served
+        shutil.copyfile(source / name, folder / name)
+    shutil.copyfile(stub, folder / STUB)
+    os.chmod(folder / STUB, 0o755)
 
 
 # --- the running server -----------------------------------------------------------------
@@ -319,7 +326,9 @@ class Server:
                 raise UserError(f"{self.repo} was packaged for {index['mount']} (opforge "
                                 f"package --mount); package it again for {self.repo} to serve "
                                 f"it here")
-            return ["sh", str(launch), *common], {}
+            binary, backends = native
+            return ["sh", str(launch), *common], {"TRITONSERVER": str(binary),
+                                                  "TRITON_BACKEND_DIRECTORY": str(backends)}
         bundled = find_bundled()
         if bundled is None:
             raise ToolchainError("no tritonserver: neither one with its backends on PATH nor "

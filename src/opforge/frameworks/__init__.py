@@ -73,6 +73,10 @@ class Framework(Protocol):
     distributions: tuple[str, ...]  # PyPI distributions that provide it, in preference order
     install_hint: str  # how to install it, e.g. "pip install 'opforge[pytorch]'"
     triton_loading: str  # how Triton loads its libraries (for docs and packaging)
+    # the folder under tritonserver's backend directory whose libraries an op library links
+    # (libc10.so, libtensorflow_framework.so.2): the launch puts it on the library path, since
+    # NGC images do not; None when the library links nothing of the framework's
+    backend_libraries: str | None
     glue_template: str  # template under templates/ that makes the framework's glue.cc
 
     abi_sensitive: bool  # False when the library exchanges no C++ types with the framework

@@ -39,6 +39,7 @@ class PyTorch(WheelFramework):
     pin_key = "pytorch"
     distributions = ("torch",)
     install_hint = "pip install 'opforge[pytorch]'"
+    backend_libraries = "pytorch"
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     glue_template = "pytorch/glue.cc.j2"
     probe = _PROBE

@@ -59,6 +59,7 @@ class TensorFlow(WheelFramework):
     pin_key = "tensorflow"
     distributions = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
     install_hint = "pip install 'opforge[tensorflow]'"
+    backend_libraries = "tensorflow"
     triton_loading = ("model_operations { op_library_filename } in config.pbtxt, or LD_PRELOAD "
                       "(TensorFlow backend)")
     glue_template = "tensorflow/glue.cc.j2"

@@ -38,6 +38,7 @@ class TensorRT:
     pin_key = "tensorrt"
     distributions = ("tensorrt", "tensorrt-cu12", "tensorrt-cu13")
     install_hint = "the TensorRT SDK (TENSORRT_ROOT) or the release's NGC container"
+    backend_libraries = None  # libnvinfer lives in the system library folder
     triton_loading = ("--backend-config=tensorrt,plugins=<library> (TensorRT backend; plugins "
                       "register on load), or LD_PRELOAD")
     glue_template = "tensorrt/glue.cc.j2"
