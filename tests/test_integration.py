@@ -7,10 +7,11 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
+from conftest import ROOT, have, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +91,7 @@ for x, y in ((a, b[0]), (torch.tensor(1.0), torch.zeros(0))):
 def test_numbers_through_the_tensorflow_op(built_example, example_copy):
     code = """
 import sys
+from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import opforge_runtime, tensorflow as tf
 ops = opforge_runtime.load(sys.argv[1])
@@ -211,14 +213,49 @@ def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_
 
 
 def test_scaffold_builds_and_passes_as_is(tmp_path):
-    created = opforge("new", str(tmp_path / "my-ops"), "--framework", "pytorch")
+    """`opforge new` with its defaults, then what the README tells a newcomer to run next.
+    (It once listed TensorRT, GPU-only, beside a CPU-only kernel: exit 2 on the first build.)"""
+    if not (have("torch") and have("tensorflow")):
+        pytest.skip("the scaffold builds for pytorch and tensorflow here; install both "
+                    "(pip install 'opforge[all]')")
+    created = opforge("new", str(tmp_path / "my-ops"))
     assert created.returncode == 0, created.stderr
     recipe = str(tmp_path / "my-ops/recipe.toml")
-    built = opforge("build", recipe, "--release", "local")
+    built = opforge("build", recipe, "--release", "local", "--json")
     assert built.returncode == 0, built.stderr
+    frameworks = [a["framework"] for a in json.loads(built.stdout)["artifacts"]]
+    assert frameworks == ["pytorch", "tensorflow"] + (["onnxruntime"] if ort_sdk_found() else [])
     tested = opforge("test", recipe, "--release", "local", "--json")
     assert tested.returncode == 0, tested.stderr
-    assert (json.loads(tested.stdout)["passed"], json.loads(tested.stdout)["failed"]) == (4, 0)
+    summary = json.loads(tested.stdout)
+    assert (summary["passed"], summary["failed"]) == (4 * len(frameworks), 0)
+
+
+def test_scaffold_refuses_a_gpu_only_framework_without_cuda(tmp_path):
+    result = opforge("new", str(tmp_path / "trt-ops"), "--framework", "tensorrt")
+    assert result.returncode == 2
+    assert "--framework tensorrt: its ops run on the GPU only" in result.stderr
+    assert "--cuda" in result.stderr and not (tmp_path / "trt-ops").exists()
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None and not Path("/usr/local/cuda/bin/nvcc").exists(),
+                    reason="nvcc (the CUDA toolkit) is not installed")
+def test_scaffold_with_cuda_compiles(tmp_path):
+    """`opforge new --cuda`: a CUDA kernel and TensorRT too. Here (no GPU) the CUDA kernel and
+    the TensorFlow CUDA glue compile and link; TensorRT's glue is compiled by
+    tests/test_sdk_glue.py where its headers are given."""
+    created = opforge("new", str(tmp_path / "gpu-ops"), "--cuda", "--json")
+    assert created.returncode == 0, created.stderr
+    assert [Path(p).name for p in json.loads(created.stdout)["created"]] == [
+        "recipe.toml", "scale.cc", "scale.cu"]
+    text = (tmp_path / "gpu-ops" / "recipe.toml").read_text()
+    assert 'frameworks = ["pytorch", "tensorflow", "onnxruntime", "tensorrt"]' in text
+    if not have("tensorflow"):
+        pytest.skip("TensorFlow is not installed (pip install 'opforge[tensorflow]')")
+    built = opforge("build", str(tmp_path / "gpu-ops" / "recipe.toml"), "--release", "local",
+                    "--framework", "tensorflow", "--compile-only", "--json")
+    assert built.returncode == 0, built.stderr
+    assert [a["framework"] for a in json.loads(built.stdout)["artifacts"]] == ["tensorflow"]
 
 
 def test_missing_sdk_skips_only_that_framework(built_example, example_copy, tmp_path):
@@ -255,6 +292,7 @@ def test_onnxruntime_loader_registers_and_refuses_older_runtimes(built_example, 
                                                                  tmp_path):
     code = """
 import sys
+from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import numpy as np, onnxruntime as ort, opforge_runtime
 from onnx import TensorProto, helper

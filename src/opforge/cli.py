@@ -288,13 +288,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", help="expected checksum, for versions opforge has none pinned")
 
     p = sub.add_parser("new", help="scaffold a recipe with a kernel and a test vector",
-                       description="Create NAME/ with recipe.toml, a CPU kernel and a test "
-                       "vector; it builds and passes as is with --release local.")
+                       description="Create NAME/ with recipe.toml, a CPU kernel (and with "
+                       "--cuda a CUDA kernel) and test vectors; it builds and passes as is "
+                       "with --release local (frameworks not installed here are skipped "
+                       "with how to get them).")
     _common(p)
     p.add_argument("name", help="folder to create; its last part names the package")
     p.add_argument("--namespace", help="op namespace (default: derived from NAME)")
     p.add_argument("--framework", action="append", metavar="NAME",
-                   help="target framework (repeatable; default: pytorch and tensorflow)")
+                   help="target framework (repeatable; default: every framework that runs on "
+                   "the CPU - pytorch, tensorflow, onnxruntime - and with --cuda tensorrt too)")
+    p.add_argument("--cuda", action="store_true",
+                   help="also a CUDA kernel (devices cpu and cuda) and the TensorRT target; "
+                   "builds where nvcc is found, runs on a GPU")
     return parser
 
 
@@ -412,7 +418,7 @@ def cmd_test(args) -> int:
 def cmd_new(args) -> int:
     from . import scaffold
 
-    created = scaffold.new(Path(args.name), args.namespace, args.framework)
+    created = scaffold.new(Path(args.name), args.namespace, args.framework, args.cuda)
     if args.json:
         _print_json({"created": [str(p) for p in created]})
     else:
