@@ -13,8 +13,10 @@ Rows (each min and median of --repeat runs, every run a fresh process):
   opforge cold, sccache warm    the same from a fresh build folder: every compile a hit (a
                           CI runner with the shared cache)
   hand: torch cpp_extension.load   an equivalent op with torch/extension.h, fresh build dir
+                          and extension name, no compiler wrapper
   hand: g++ tf.sysconfig           an equivalent TF op, flags from tf.sysconfig
-Prints a table and writes benchmarks/results/build_time.json.
+Prints a table and writes benchmarks/results/build_time.json; --compare EARLIER.json prints
+each row's median against an earlier run (rows more than 15 % apart are flagged).
 """
 
 from __future__ import annotations
@@ -35,9 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "recipes/examples/addsub"
 HAND = Path(__file__).resolve().parent / "hand"
+# Every row is cold where it says cold: no compiler cache unless the row names one. opforge
+# rows run without a launcher (the sccache rows set one); torch's cpp_extension wraps the
+# compiler in any ccache/sccache it finds on PATH (since torch 2.10) - sccache is beside this
+# Python - so the hand route turns that off, and ccache is off for every row.
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1",
        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-       "OPFORGE_COMPILER_LAUNCHER": "none"}  # rows without a cache say so; sccache rows set it
+       "OPFORGE_COMPILER_LAUNCHER": "none", "TORCH_NO_COMPILER_WRAPPER": "1",
+       "CCACHE_DISABLE": "1"}
 
 
 def timed(args: list[str], env: dict | None = None) -> float:
@@ -76,7 +83,7 @@ def sccache_rows(recipe: Path, work: Path) -> dict[str, float]:
 
 HAND_TORCH = """
 import sys, torch.utils.cpp_extension as ext
-ext.load(name="hand_addsub", sources=[sys.argv[1]], build_directory=sys.argv[2],
+ext.load(name=sys.argv[3], sources=[sys.argv[1]], build_directory=sys.argv[2],
          is_python_module=False, verbose=False)
 """
 
@@ -87,7 +94,8 @@ subprocess.run(["g++", "-std=c++17", "-shared", "-fPIC", "-O2", sys.argv[1], "-o
 """
 
 
-def one_round(work: Path) -> dict[str, float]:
+def one_round(work: Path, number: int) -> dict[str, float]:
+    """Every build of the round in fresh folders (and a fresh extension name for torch)."""
     times = {}
     copy = work / "addsub"
     shutil.rmtree(work, ignore_errors=True)
@@ -101,9 +109,11 @@ def one_round(work: Path) -> dict[str, float]:
     kernel.write_text(kernel.read_text() + "\n// touched\n")
     times["opforge kernel touched"] = opforge_build(recipe, work / "cache-cold")
     times.update(sccache_rows(recipe, work))
-    (work / "torch").mkdir()
+    torch_dir = work / f"torch-{number}"
+    torch_dir.mkdir()
     times["hand: torch cpp_extension.load"] = timed(
-        [sys.executable, "-c", HAND_TORCH, str(HAND / "addsub_torch.cpp"), str(work / "torch")])
+        [sys.executable, "-c", HAND_TORCH, str(HAND / "addsub_torch.cpp"), str(torch_dir),
+         f"hand_addsub_{os.getpid()}_{number}"])
     times["hand: g++ tf.sysconfig"] = timed(
         [sys.executable, "-c", HAND_TF, str(HAND / "addsub_tf.cc"), str(work / "libhand_tf.so")])
     return times
@@ -128,12 +138,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/build_time.json")
+    parser.add_argument("--compare", type=Path, metavar="JSON",
+                        help="an earlier result: print each row's median against it")
     args = parser.parse_args()
+    earlier = json.loads(args.compare.read_text()) if args.compare else None
     runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="opforge-bench-") as tmp:
         for i in range(args.repeat):
             print(f"round {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
-            for name, seconds in one_round(Path(tmp) / "work").items():
+            for name, seconds in one_round(Path(tmp) / f"work-{i}", i).items():
                 runs.setdefault(name, []).append(seconds)
     rows = {name: {"min": min(v), "median": statistics.median(v), "runs": v}
             for name, v in runs.items()}
@@ -150,8 +163,19 @@ def main() -> None:
           f"with probes cached: {ratio_probed['min']:.2f}, {ratio_probed['median']:.2f}; "
           f"target <= 0.5")
     print(f"no-op build command: {rows['opforge no-op']['median']:.2f} s median; target < 1 s")
+    if earlier:
+        print(f"against {args.compare} ({earlier['date']}): median now / then")
+        for name, row in rows.items():
+            then = earlier["rows"].get(name, {}).get("median")
+            if then:
+                change = row["median"] / then
+                flag = "" if abs(change - 1) <= 0.15 else "  (more than 15 % apart)"
+                print(f"  {name:<{width}}  {change:5.2f}{flag}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": versions(),
+                                    "environment": {k: ENV[k] for k in (
+                                        "OPFORGE_COMPILER_LAUNCHER",
+                                        "TORCH_NO_COMPILER_WRAPPER", "CCACHE_DISABLE")},
                                     "repeat": args.repeat, "rows": rows,
                                     "hand_sum": hand_sum, "cold_over_hand": ratio,
                                     "cold_probed_over_hand": ratio_probed}, indent=2) + "\n")
