@@ -10,15 +10,16 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from conftest import EXAMPLE, ROOT, have, opforge
-from opforge import releases
+from opforge import matrix as matrix_mod, releases
 
 RECIPE = "recipes/examples/addsub/recipe.toml"
 IMAGE = {"pytorch": r"nvcr\.io/nvidia/pytorch:{r}-py3",
@@ -132,6 +133,33 @@ def test_releases_without_a_tensorflow_backend_skip_it():
     assert [j["id"] for j in data["jobs"]] == ["25.03-pytorch-cpu", "25.03-onnxruntime-cpu"]
     assert data["skipped"][0]["id"] == "25.03-tensorflow-cpu"
     assert "has no TensorFlow backend" in data["skipped"][0]["reason"]
+
+
+def test_releases_whose_python_opforge_does_not_support_are_skipped():
+    """23.01-23.04 run Python 3.8; opforge's requires-python (from its installed metadata)
+    excludes it, so no job would get past `pip install`."""
+    supported = metadata.metadata("opforge")["Requires-Python"]
+    data = json.loads(matrix(RECIPE, "--releases", "23.0?", "--format", "json").stdout)
+    old = {s["id"]: s["reason"] for s in data["skipped"] if s["release"] < "23.05"}
+    assert set(old) == {f"23.0{m}-{fw}-cpu" for m in range(1, 5)
+                        for fw in ("pytorch", "tensorflow", "onnxruntime")}
+    assert all(f"run Python 3.8 (the release's python pin), and opforge needs Python "
+               f"{SpecifierSet(supported)} (its requires-python)" in r for r in old.values())
+    assert not [j for j in data["jobs"] if j["release"] < "23.05"]
+    assert {"23.05-pytorch-cpu", "23.05-onnxruntime-cpu"} <= {j["id"] for j in data["jobs"]}
+
+
+def test_python_of_a_release_against_requires_python():
+    def release(python: str) -> releases.Release:
+        return releases.release_from_flat({"release": "24.99", "python": python},
+                                          origin="test")
+
+    supported = SpecifierSet(">=3.10")
+    assert "run Python 3.9" in matrix_mod.python_too_old(release("3.9"), supported)
+    assert matrix_mod.python_too_old(release("3.10"), supported) is None
+    assert matrix_mod.python_too_old(release("3.12"), supported) is None
+    assert matrix_mod.python_too_old(release(""), supported) is None  # unknown: no guess
+    assert matrix_mod.python_too_old(release("3.9"), None) is None  # not installed
 
 
 @pytest.fixture()

@@ -6,7 +6,8 @@ its TensorFlow container (nvcr.io/nvidia/tensorflow:<upstream>-tf2-py3) while Tr
 ships a TensorFlow backend, and the tritonserver image itself for ONNX Runtime and TensorRT.
 A (release, framework) that `opforge build` would refuse - an unknown pin, a backend the
 release does not ship, TensorRT without IPluginV3 - is not a job but a skip with that reason,
-so that CI never starts a build that cannot succeed.
+and so is a release whose containers run a Python older than opforge supports, so that CI
+never starts a build that cannot succeed.
 
 The same job list renders as a GitHub Actions matrix (`strategy.matrix: fromJSON(...)`), a
 GitLab CI child pipeline, or JSON; ci/ holds the workflows that consume them.
@@ -18,7 +19,11 @@ import fnmatch
 import os
 import shlex
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from . import __version__, frameworks, releases
 from .errors import OpforgeError, UserError
@@ -125,8 +130,36 @@ def choose_releases(patterns: list[str], matrix: dict[str, Release]) -> list[Rel
     return sorted(chosen.values(), key=lambda r: r.ordinal)
 
 
-def why_not(fw, release: Release, device: str, devices: list[str]) -> str | None:
-    """Why `opforge build` / `opforge test` would refuse this job, or None."""
+def supported_python() -> SpecifierSet | None:
+    """The Pythons opforge runs on: requires-python of the installed distribution (None when
+    opforge runs from a source tree that was never installed)."""
+    try:
+        text = metadata.metadata("opforge")["Requires-Python"]
+    except metadata.PackageNotFoundError:
+        return None
+    return SpecifierSet(text) if text else None
+
+
+def python_too_old(release: Release, supported: SpecifierSet | None) -> str | None:
+    """Why opforge cannot run in the release's containers, or None (also when the release's
+    Python is unknown)."""
+    python = release.pin("python").value
+    try:
+        if supported is None or not python or Version(python) in supported:
+            return None
+    except InvalidVersion:
+        return None
+    return (f"the containers of Triton {release.id} run Python {python} (the release's python "
+            f"pin), and opforge needs Python {supported} (its requires-python)")
+
+
+def why_not(fw, release: Release, device: str, devices: list[str],
+            supported: SpecifierSet | None = None) -> str | None:
+    """Why `opforge build` / `opforge test` would refuse this job, or cannot run in its
+    container at all; None when neither."""
+    too_old = python_too_old(release, supported)
+    if too_old:
+        return too_old
     try:
         fw.check_release(release)
         frameworks.release_pin(fw, release)
@@ -200,6 +233,7 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
     runners = runners or {"cpu": (), "cuda": ()}
     chosen = choose_releases(release_patterns or [recipe.model.target.release], matrix)
     devices = list(recipe.model.target.devices)
+    supported = supported_python()
     jobs, skipped = [], []
     for release in chosen:
         for name in recipe.model.target.frameworks:
@@ -210,7 +244,7 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
                     continue
                 if any(fnmatch.fnmatchcase(jid, p) for p in skip):
                     continue
-                reason = why_not(fw, release, device, devices)
+                reason = why_not(fw, release, device, devices, supported)
                 if reason:
                     skipped.append(Skip(release.id, name, device, reason))
                 else:
