@@ -19,7 +19,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 from conftest import EXAMPLE, ROOT, have, opforge
-from opforge import matrix as matrix_mod, releases
+from opforge import __version__, matrix as matrix_mod, releases
 
 RECIPE = "recipes/examples/addsub/recipe.toml"
 IMAGE = {"pytorch": r"nvcr\.io/nvidia/pytorch:{r}-py3",
@@ -66,7 +66,9 @@ def test_releases_24_give_a_job_per_framework_each_release_ships(github_24):
         assert f"--release {r} --framework {fw} --device cpu" in entry["test"]
         assert entry["artifact"] == f"addsub-ops-{r}-{fw}-cpu"
         assert entry["runs-on"] == ["ubuntu-latest"] and entry["container-options"] == ""
-        assert "pip install" in entry["setup"] and "opforge[cache]==" in entry["setup"]
+        assert (f"python3 -m pip install --progress-bar off "
+                f"'./opforge-dist/opforge-{__version__}-py3-none-any.whl[cache]'"
+                in entry["setup"].split("\n"))  # the wheel the plan job built
         if fw == "onnxruntime":
             pin = releases.load_matrix()[r].pin("onnxruntime").value
             assert f"onnxruntime=={pin} onnx" in entry["setup"]
@@ -90,6 +92,19 @@ def test_github_template_consumes_the_matrix_and_is_a_valid_workflow(github_24):
                    "actions/upload-artifact", "actions/cache"):
         assert needed in steps
     assert "--format github" in template and "GITHUB_OUTPUT" in template
+    # the plan job builds opforge's wheel into the folder the jobs install it from, and
+    # hands it over as an artifact that each job downloads before its setup
+    plan = workflow["jobs"]["plan"]["steps"]
+    built = next(s["run"] for s in plan if "pip wheel" in s.get("run", ""))
+    assert f"--no-deps -w {matrix_mod.WHEEL_DIR} " in built
+    upload = next(s for s in plan if s.get("uses") == "actions/upload-artifact@v4")
+    assert upload["with"] == {"name": matrix_mod.WHEEL_ARTIFACT,
+                              "path": f"{matrix_mod.WHEEL_DIR}/", "if-no-files-found": "error"}
+    uses = [s.get("uses") or s.get("name") for s in build["steps"]]
+    download = build["steps"][uses.index("actions/download-artifact@v4")]
+    assert download["with"] == {"name": matrix_mod.WHEEL_ARTIFACT,
+                                "path": matrix_mod.WHEEL_DIR}
+    assert uses.index("actions/download-artifact@v4") < uses.index("setup")
     # with the generated matrix in place of the expression, still a valid workflow
     build["strategy"]["matrix"] = {"include": github_24}
     jsonschema.validate(workflow, schema("github-workflows"))
@@ -111,12 +126,20 @@ def test_gitlab_child_pipeline_and_template_are_valid(github_24):
         assert job["artifacts"]["paths"] == [entry["path"]]
         assert job["artifacts"]["name"] == entry["artifact"] and "tags" not in job
         assert job["cache"]["paths"] == [".cache/sccache"]
+        # opforge's wheel comes from the plan job of the parent pipeline
+        assert job["needs"] == [{"pipeline": "$PARENT_PIPELINE_ID", "job": "opforge-plan"}]
     template = yaml.safe_load((ROOT / "ci" / "gitlab" / "opforge.gitlab-ci.yml").read_text())
     jsonschema.validate(template, schema("gitlab-ci"))
-    plan = template["opforge-plan"]
+    plan = template[matrix_mod.GITLAB_PLAN_JOB]
     assert any("--format gitlab > opforge-jobs.yml" in line for line in plan["script"])
-    assert template["opforge-build"]["trigger"]["include"] == [
+    assert any(f"pip wheel --progress-bar off --no-deps -w {matrix_mod.WHEEL_DIR} " in line
+               for line in plan["script"])
+    assert any("[matrix]" in line for line in plan["script"])  # PyYAML, for --format gitlab
+    assert plan["artifacts"]["paths"] == ["opforge-jobs.yml", f"{matrix_mod.WHEEL_DIR}/"]
+    trigger = template["opforge-build"]
+    assert trigger["trigger"]["include"] == [
         {"artifact": "opforge-jobs.yml", "job": "opforge-plan"}]
+    assert trigger["variables"] == {"PARENT_PIPELINE_ID": "$CI_PIPELINE_ID"}
 
 
 def test_dry_run_table_names_jobs_and_why_others_are_skipped():

@@ -42,7 +42,14 @@ WHY_IMAGE = {
     "onnxruntime": "the tritonserver image (its ONNX Runtime backend)",
     "tensorrt": "the tritonserver image (its TensorRT)",
 }
-DEFAULT_INSTALL = f"opforge[cache]=={__version__}"
+# opforge is on no package index: the plan job of each ci/ template builds its wheel into
+# WHEEL_DIR and hands it to every job as the artifact WHEEL_ARTIFACT, and each job installs
+# that file (with sccache, the compile cache).
+WHEEL_DIR = "opforge-dist"
+WHEEL_ARTIFACT = "opforge-wheel"
+WHEEL = f"{WHEEL_DIR}/opforge-{Version(__version__)}-py3-none-any.whl"
+DEFAULT_INSTALL = f"./{WHEEL}[cache]"
+GITLAB_PLAN_JOB = "opforge-plan"  # the job of ci/gitlab/opforge.gitlab-ci.yml that built it
 # Where a job runs when --cpu-runner / --gpu-runner say nothing: GitHub `runs-on` labels,
 # GitLab runner tags (none: any runner with the docker executor).
 RUNNERS = {"github": {"cpu": ("ubuntu-latest",), "cuda": ("self-hosted", "linux", "x64", "gpu")},
@@ -311,6 +318,8 @@ def gitlab(m: Matrix) -> dict:
             "variables": {"OPFORGE_JOB": j.id},
             "cache": {"key": f"opforge-{j.release}-{j.framework}",
                       "paths": [GITLAB_CACHE], "when": "always"},
+            # the wheel, from the plan job of the parent pipeline (which passes its id)
+            "needs": [{"pipeline": "$PARENT_PIPELINE_ID", "job": GITLAB_PLAN_JOB}],
             "script": [*j.setup, j.build, j.check] + ([j.test] if j.test else []),
             "artifacts": {"name": j.artifact, "paths": [j.path], "when": "always",
                           "expire_in": "30 days"},
