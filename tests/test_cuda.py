@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from conftest import EXAMPLE, ROOT, have, opforge
+from conftest import EXAMPLE, ROOT, have, needs_torch, opforge, ort_sdk_found
 from opforge import cuda, releases, sdk
 from opforge.errors import ToolchainError, UserError, VersionMismatch
 
@@ -106,6 +106,7 @@ def test_cpu_kernel_must_not_be_cuda_source(tmp_path):
     assert "ops[0].cpu: 'kernels/addsub.cu': a cuda kernel is a .cu file" in result.stderr
 
 
+@needs_torch  # nvcc is looked for once a framework of the recipe can be built
 def test_cuda_without_nvcc_is_a_clear_error(tmp_path):
     recipe = example_with(tmp_path / "r", ('devices = ["cpu"]', 'devices = ["cpu", "cuda"]'))
     result = opforge("build", str(recipe), "--release", "local",
@@ -166,6 +167,10 @@ def rich_cuda(tmp_path_factory) -> dict:
     framework whose headers are here, TensorRT included."""
     if NVCC is None:
         pytest.skip("needs nvcc")
+    if not (have("torch") or have("tensorflow") or ort_sdk_found()
+            or isinstance(sdk.find_tensorrt(), sdk.SdkLocation)):
+        pytest.skip("no framework of the recipe can be built here: neither PyTorch nor "
+                    "TensorFlow is installed, nor ONNX Runtime or TensorRT headers found")
     folder = tmp_path_factory.mktemp("richcuda") / "rich"
     shutil.copytree(RICH, folder)
     text = (folder / "recipe.toml").read_text()
@@ -224,6 +229,7 @@ def test_onnxruntime_cuda_glue_compiles(rich_cuda):
 
 
 @needs_nvcc
+@needs_torch
 def test_cpu_only_torch_is_named_precisely(rich_cuda):
     import torch
 

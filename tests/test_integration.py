@@ -171,6 +171,7 @@ def test_failed_build_leaves_previous_artifacts_untouched(built_example, example
     assert {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()} == before
 
 
+@needs_torch
 def test_release_mismatch_refuses_to_build(example_copy):
     result = opforge("build", str(example_copy / "recipe.toml"), "--framework", "pytorch")
     assert result.returncode == 3
@@ -212,6 +213,7 @@ def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_
     assert all("expected an error containing" in r["why"] for r in bad)
 
 
+@needs_torch
 def test_scaffold_builds_and_passes_as_is(tmp_path):
     """`opforge new` with its defaults, then what the README tells a newcomer to run next.
     (It once listed TensorRT, GPU-only, beside a CPU-only kernel: exit 2 on the first build.)"""

@@ -10,15 +10,16 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from conftest import EXAMPLE, ROOT, have, opforge
-from opforge import releases
+from opforge import __version__, matrix as matrix_mod, releases
 
 RECIPE = "recipes/examples/addsub/recipe.toml"
 IMAGE = {"pytorch": r"nvcr\.io/nvidia/pytorch:{r}-py3",
@@ -65,7 +66,9 @@ def test_releases_24_give_a_job_per_framework_each_release_ships(github_24):
         assert f"--release {r} --framework {fw} --device cpu" in entry["test"]
         assert entry["artifact"] == f"addsub-ops-{r}-{fw}-cpu"
         assert entry["runs-on"] == ["ubuntu-latest"] and entry["container-options"] == ""
-        assert "pip install" in entry["setup"] and "opforge[cache]==" in entry["setup"]
+        assert (f"python3 -m pip install --progress-bar off "
+                f"'./opforge-dist/opforge-{__version__}-py3-none-any.whl[cache]'"
+                in entry["setup"].split("\n"))  # the wheel the plan job built
         if fw == "onnxruntime":
             pin = releases.load_matrix()[r].pin("onnxruntime").value
             assert f"onnxruntime=={pin} onnx" in entry["setup"]
@@ -89,6 +92,19 @@ def test_github_template_consumes_the_matrix_and_is_a_valid_workflow(github_24):
                    "actions/upload-artifact", "actions/cache"):
         assert needed in steps
     assert "--format github" in template and "GITHUB_OUTPUT" in template
+    # the plan job builds opforge's wheel into the folder the jobs install it from, and
+    # hands it over as an artifact that each job downloads before its setup
+    plan = workflow["jobs"]["plan"]["steps"]
+    built = next(s["run"] for s in plan if "pip wheel" in s.get("run", ""))
+    assert f"--no-deps -w {matrix_mod.WHEEL_DIR} " in built
+    upload = next(s for s in plan if s.get("uses") == "actions/upload-artifact@v4")
+    assert upload["with"] == {"name": matrix_mod.WHEEL_ARTIFACT,
+                              "path": f"{matrix_mod.WHEEL_DIR}/", "if-no-files-found": "error"}
+    uses = [s.get("uses") or s.get("name") for s in build["steps"]]
+    download = build["steps"][uses.index("actions/download-artifact@v4")]
+    assert download["with"] == {"name": matrix_mod.WHEEL_ARTIFACT,
+                                "path": matrix_mod.WHEEL_DIR}
+    assert uses.index("actions/download-artifact@v4") < uses.index("setup")
     # with the generated matrix in place of the expression, still a valid workflow
     build["strategy"]["matrix"] = {"include": github_24}
     jsonschema.validate(workflow, schema("github-workflows"))
@@ -110,12 +126,20 @@ def test_gitlab_child_pipeline_and_template_are_valid(github_24):
         assert job["artifacts"]["paths"] == [entry["path"]]
         assert job["artifacts"]["name"] == entry["artifact"] and "tags" not in job
         assert job["cache"]["paths"] == [".cache/sccache"]
+        # opforge's wheel comes from the plan job of the parent pipeline
+        assert job["needs"] == [{"pipeline": "$PARENT_PIPELINE_ID", "job": "opforge-plan"}]
     template = yaml.safe_load((ROOT / "ci" / "gitlab" / "opforge.gitlab-ci.yml").read_text())
     jsonschema.validate(template, schema("gitlab-ci"))
-    plan = template["opforge-plan"]
+    plan = template[matrix_mod.GITLAB_PLAN_JOB]
     assert any("--format gitlab > opforge-jobs.yml" in line for line in plan["script"])
-    assert template["opforge-build"]["trigger"]["include"] == [
+    assert any(f"pip wheel --progress-bar off --no-deps -w {matrix_mod.WHEEL_DIR} " in line
+               for line in plan["script"])
+    assert any("[matrix]" in line for line in plan["script"])  # PyYAML, for --format gitlab
+    assert plan["artifacts"]["paths"] == ["opforge-jobs.yml", f"{matrix_mod.WHEEL_DIR}/"]
+    trigger = template["opforge-build"]
+    assert trigger["trigger"]["include"] == [
         {"artifact": "opforge-jobs.yml", "job": "opforge-plan"}]
+    assert trigger["variables"] == {"PARENT_PIPELINE_ID": "$CI_PIPELINE_ID"}
 
 
 def test_dry_run_table_names_jobs_and_why_others_are_skipped():
@@ -132,6 +156,33 @@ def test_releases_without_a_tensorflow_backend_skip_it():
     assert [j["id"] for j in data["jobs"]] == ["25.03-pytorch-cpu", "25.03-onnxruntime-cpu"]
     assert data["skipped"][0]["id"] == "25.03-tensorflow-cpu"
     assert "has no TensorFlow backend" in data["skipped"][0]["reason"]
+
+
+def test_releases_whose_python_opforge_does_not_support_are_skipped():
+    """23.01-23.04 run Python 3.8; opforge's requires-python (from its installed metadata)
+    excludes it, so no job would get past `pip install`."""
+    supported = metadata.metadata("opforge")["Requires-Python"]
+    data = json.loads(matrix(RECIPE, "--releases", "23.0?", "--format", "json").stdout)
+    old = {s["id"]: s["reason"] for s in data["skipped"] if s["release"] < "23.05"}
+    assert set(old) == {f"23.0{m}-{fw}-cpu" for m in range(1, 5)
+                        for fw in ("pytorch", "tensorflow", "onnxruntime")}
+    assert all(f"run Python 3.8 (the release's python pin), and opforge needs Python "
+               f"{SpecifierSet(supported)} (its requires-python)" in r for r in old.values())
+    assert not [j for j in data["jobs"] if j["release"] < "23.05"]
+    assert {"23.05-pytorch-cpu", "23.05-onnxruntime-cpu"} <= {j["id"] for j in data["jobs"]}
+
+
+def test_python_of_a_release_against_requires_python():
+    def release(python: str) -> releases.Release:
+        return releases.release_from_flat({"release": "24.99", "python": python},
+                                          origin="test")
+
+    supported = SpecifierSet(">=3.10")
+    assert "run Python 3.9" in matrix_mod.python_too_old(release("3.9"), supported)
+    assert matrix_mod.python_too_old(release("3.10"), supported) is None
+    assert matrix_mod.python_too_old(release("3.12"), supported) is None
+    assert matrix_mod.python_too_old(release(""), supported) is None  # unknown: no guess
+    assert matrix_mod.python_too_old(release("3.9"), None) is None  # not installed
 
 
 @pytest.fixture()

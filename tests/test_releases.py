@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from opforge import frameworks, releases
+from opforge import frameworks, releases, toml
 from opforge.errors import ReleaseError, UserError, VersionMismatch
 from opforge.frameworks import Toolchain
 
@@ -36,7 +35,7 @@ def test_unknown_stays_unknown():
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="the team's facts table ../shared is absent")
 def test_packaged_data_matches_facts_table():
-    facts = tomllib.loads(SHARED.read_text())["release"]
+    facts = toml.loads(SHARED.read_text())["release"]
     matrix = releases.load_matrix()
     assert [f["release"] for f in facts] == list(matrix)
     for fact in facts:

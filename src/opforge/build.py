@@ -369,6 +369,8 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
     plan = BuildPlan(recipe, release, devices,
                      (build_dir or default_build_dir(recipe, release)).resolve(),
                      (out_dir or default_out_dir(recipe)).resolve(), compile_only=compile_only)
+    # a bad --compiler-launcher is the user's to fix whatever this machine has installed
+    plan.launcher = launcher_mod.resolve(compiler_launcher, recipe.model.build.compiler_launcher)
     with log.step(f"toolchains for release {release.id}"):
         toolchains, plan.skipped = detect_toolchains(selected, explicit=bool(framework_names))
         selected = [fw for fw in selected if fw.name in toolchains]
@@ -383,8 +385,6 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
             log.detail(verdict.describe())
         raise_all(problems)
         plan.tools = find_build_tools()
-        plan.launcher = launcher_mod.resolve(compiler_launcher,
-                                             recipe.model.build.compiler_launcher)
         if plan.launcher is not None:
             log.detail(f"compile cache: {plan.launcher.kind} ({plan.launcher.origin})")
         if "cuda" in devices and recipe.ops:

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import struct
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from . import proc
+from . import proc, toml
 from .frameworks import version_not_newer
 from .errors import ReleaseError, ToolchainError, UserError, VersionMismatch
 from .releases import Release
@@ -58,7 +57,7 @@ class Nvcc:
 
 @cache
 def catalogue() -> dict:
-    return tomllib.loads(resources.files("opforge").joinpath("data/cuda.toml").read_text("utf-8"))
+    return toml.loads(resources.files("opforge").joinpath("data/cuda.toml").read_text("utf-8"))
 
 
 def _candidates() -> list[Path]:

@@ -6,7 +6,8 @@ its TensorFlow container (nvcr.io/nvidia/tensorflow:<upstream>-tf2-py3) while Tr
 ships a TensorFlow backend, and the tritonserver image itself for ONNX Runtime and TensorRT.
 A (release, framework) that `opforge build` would refuse - an unknown pin, a backend the
 release does not ship, TensorRT without IPluginV3 - is not a job but a skip with that reason,
-so that CI never starts a build that cannot succeed.
+and so is a release whose containers run a Python older than opforge supports, so that CI
+never starts a build that cannot succeed.
 
 The same job list renders as a GitHub Actions matrix (`strategy.matrix: fromJSON(...)`), a
 GitLab CI child pipeline, or JSON; ci/ holds the workflows that consume them.
@@ -18,7 +19,11 @@ import fnmatch
 import os
 import shlex
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from . import __version__, frameworks, releases
 from .errors import OpforgeError, UserError
@@ -37,7 +42,14 @@ WHY_IMAGE = {
     "onnxruntime": "the tritonserver image (its ONNX Runtime backend)",
     "tensorrt": "the tritonserver image (its TensorRT)",
 }
-DEFAULT_INSTALL = f"opforge[cache]=={__version__}"
+# opforge is on no package index: the plan job of each ci/ template builds its wheel into
+# WHEEL_DIR and hands it to every job as the artifact WHEEL_ARTIFACT, and each job installs
+# that file (with sccache, the compile cache).
+WHEEL_DIR = "opforge-dist"
+WHEEL_ARTIFACT = "opforge-wheel"
+WHEEL = f"{WHEEL_DIR}/opforge-{Version(__version__)}-py3-none-any.whl"
+DEFAULT_INSTALL = f"./{WHEEL}[cache]"
+GITLAB_PLAN_JOB = "opforge-plan"  # the job of ci/gitlab/opforge.gitlab-ci.yml that built it
 # Where a job runs when --cpu-runner / --gpu-runner say nothing: GitHub `runs-on` labels,
 # GitLab runner tags (none: any runner with the docker executor).
 RUNNERS = {"github": {"cpu": ("ubuntu-latest",), "cuda": ("self-hosted", "linux", "x64", "gpu")},
@@ -125,8 +137,36 @@ def choose_releases(patterns: list[str], matrix: dict[str, Release]) -> list[Rel
     return sorted(chosen.values(), key=lambda r: r.ordinal)
 
 
-def why_not(fw, release: Release, device: str, devices: list[str]) -> str | None:
-    """Why `opforge build` / `opforge test` would refuse this job, or None."""
+def supported_python() -> SpecifierSet | None:
+    """The Pythons opforge runs on: requires-python of the installed distribution (None when
+    opforge runs from a source tree that was never installed)."""
+    try:
+        text = metadata.metadata("opforge")["Requires-Python"]
+    except metadata.PackageNotFoundError:
+        return None
+    return SpecifierSet(text) if text else None
+
+
+def python_too_old(release: Release, supported: SpecifierSet | None) -> str | None:
+    """Why opforge cannot run in the release's containers, or None (also when the release's
+    Python is unknown)."""
+    python = release.pin("python").value
+    try:
+        if supported is None or not python or Version(python) in supported:
+            return None
+    except InvalidVersion:
+        return None
+    return (f"the containers of Triton {release.id} run Python {python} (the release's python "
+            f"pin), and opforge needs Python {supported} (its requires-python)")
+
+
+def why_not(fw, release: Release, device: str, devices: list[str],
+            supported: SpecifierSet | None = None) -> str | None:
+    """Why `opforge build` / `opforge test` would refuse this job, or cannot run in its
+    container at all; None when neither."""
+    too_old = python_too_old(release, supported)
+    if too_old:
+        return too_old
     try:
         fw.check_release(release)
         frameworks.release_pin(fw, release)
@@ -200,6 +240,7 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
     runners = runners or {"cpu": (), "cuda": ()}
     chosen = choose_releases(release_patterns or [recipe.model.target.release], matrix)
     devices = list(recipe.model.target.devices)
+    supported = supported_python()
     jobs, skipped = [], []
     for release in chosen:
         for name in recipe.model.target.frameworks:
@@ -210,7 +251,7 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
                     continue
                 if any(fnmatch.fnmatchcase(jid, p) for p in skip):
                     continue
-                reason = why_not(fw, release, device, devices)
+                reason = why_not(fw, release, device, devices, supported)
                 if reason:
                     skipped.append(Skip(release.id, name, device, reason))
                 else:
@@ -277,6 +318,8 @@ def gitlab(m: Matrix) -> dict:
             "variables": {"OPFORGE_JOB": j.id},
             "cache": {"key": f"opforge-{j.release}-{j.framework}",
                       "paths": [GITLAB_CACHE], "when": "always"},
+            # the wheel, from the plan job of the parent pipeline (which passes its id)
+            "needs": [{"pipeline": "$PARENT_PIPELINE_ID", "job": GITLAB_PLAN_JOB}],
             "script": [*j.setup, j.build, j.check] + ([j.test] if j.test else []),
             "artifacts": {"name": j.artifact, "paths": [j.path], "when": "always",
                           "expire_in": "30 days"},

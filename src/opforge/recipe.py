@@ -9,13 +9,12 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import shapes
+from . import shapes, toml
 from .errors import RecipeError
 
 DType = Literal["float16", "float32", "float64", "int32", "int64"]
@@ -597,8 +596,8 @@ def load(path: Path | str) -> LoadedRecipe:
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise RecipeError(f"recipe {path} cannot be read: {exc}") from None
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}",
                           details=[f"{path}: {exc}"]) from None
     return validate(data, path, text)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from . import toml
 from .errors import ReleaseError, UserError
 
 RELEASES_ENV = "OPFORGE_RELEASES_FILE"
@@ -135,17 +135,17 @@ def _release_from_packaged(entry: dict) -> Release:
 @cache
 def _packaged() -> dict[str, Release]:
     text = resources.files("opforge").joinpath("data/releases.toml").read_text("utf-8")
-    data = tomllib.loads(text)
+    data = toml.loads(text)
     return {e["id"]: _release_from_packaged(e) for e in data["release"]}
 
 
 def _read_user_file(path: Path) -> list[dict]:
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = toml.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise UserError(f"releases file {path} does not exist (from --releases-file or "
                         f"${RELEASES_ENV})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except toml.TOMLDecodeError as exc:
         raise UserError(f"releases file {path}: invalid TOML: {exc}") from None
     entries = data.get("release")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, frameworks, inventory, log, runtime
+from . import __version__, extras, frameworks, inventory, log, runtime
 from .errors import LoaderError, UserError
 from .files import write_atomic
 from .recipe import LoadedRecipe
@@ -135,18 +135,14 @@ class Plan:
 
 
 def model_config_pb2():
-    try:
-        from tritonclient.grpc import model_config_pb2 as pb
-    except ImportError as exc:
-        raise UserError(f"tritonclient is needed to read and write config.pbtxt ({exc}); "
-                        f"pip install 'tritonclient[grpc]'") from None
-    return pb
+    """Triton's ModelConfig protobuf module (tritonclient brings it, and protobuf)."""
+    return extras.need("tritonclient.grpc.model_config_pb2", "opforge package", "package")
 
 
 def read_config(path: Path):
+    pb = model_config_pb2()  # first: its error names the extra, which brings protobuf too
     from google.protobuf import text_format
 
-    pb = model_config_pb2()
     config = pb.ModelConfig()
     try:
         text_format.Parse(path.read_text("utf-8"), config)

@@ -16,7 +16,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from . import log
+from . import log, toml
 from .runtime import sha256_file
 from .errors import ToolchainError, UserError
 
@@ -63,7 +62,7 @@ class SdkMissing:
 
 @cache
 def catalogue() -> dict:
-    return tomllib.loads(resources.files("opforge").joinpath("data/sdks.toml").read_text("utf-8"))
+    return toml.loads(resources.files("opforge").joinpath("data/sdks.toml").read_text("utf-8"))
 
 
 def cache_root() -> Path:

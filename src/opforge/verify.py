@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from . import log, vectors
+from . import extras, log, vectors
 from .errors import ServerError, UserError
 
 # Triton config data types -> (recipe dtype, tritonclient datatype)
@@ -29,14 +29,7 @@ class Client:
 
     def __init__(self, url: str, protocol: str, timeout: float) -> None:
         self.protocol = protocol
-        try:
-            if protocol == "grpc":
-                import tritonclient.grpc as tc
-            else:
-                import tritonclient.http as tc
-        except ImportError as exc:
-            raise UserError(f"tritonclient is needed for opforge verify ({exc}); pip install "
-                            f"'tritonclient[grpc,http]'") from None
+        tc = extras.need(f"tritonclient.{protocol}", "opforge verify", "verify")
         self.tc = tc
         url = url.removeprefix("http://").removeprefix("grpc://")
         self.url = url

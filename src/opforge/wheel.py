@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import build, codegen, log, proc, runtime
+from . import build, codegen, extras, log, proc, runtime
 from .errors import BuildError, CheckFailed
 from .recipe import LoadedRecipe
 from .releases import Release
@@ -104,6 +104,7 @@ def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[st
                 wheel_dir: Path, out_dir: Path | None = None,
                 build_dir: Path | None = None,
                 compiler_launcher: str | None = None) -> WheelResult:
+    extras.need("scikit_build_core.build", "opforge wheel", "wheel")  # before building
     result = build.build(recipe, release, framework_names, out_dir, build_dir,
                          compiler_launcher=compiler_launcher)
     if not result.audit_ok:

@@ -24,8 +24,9 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+from opforge import toml  # tomllib on 3.11+, tomli on 3.10
 
 HERE = Path(__file__).resolve().parent
 RECIPE = HERE.parent / "recipe.toml"
@@ -136,7 +137,7 @@ def main() -> int:
     parser.add_argument("--dist", type=Path, default=HERE.parent / "dist",
                         help="the artifact folder `opforge build` wrote")
     args = parser.parse_args()
-    recipe = tomllib.loads(RECIPE.read_text("utf-8"))
+    recipe = toml.loads(RECIPE.read_text("utf-8"))
     made = []
     for framework, kind in KINDS.items():
         manifest = args.dist / args.release / framework / "manifest.json"
