@@ -206,3 +206,14 @@ def test_numbers_outside_int64_or_double_are_recipe_errors(tmp_path):
                  "ops[0].tests[0].attrs.alpha: inf is not a valid float"):
         assert want in err, (want, err)
     assert "has 6 problems" in err
+
+
+def test_explicit_dims_the_glue_cannot_carry_are_recipe_errors(tmp_path):
+    # were C++ narrowing errors in TensorFlow's shape function (exit 5), or a kernel refusal
+    err = cli_check(tmp_path, GOOD.replace('shape = "like(a)"',
+                                           'shape = "[a[8], 99999999999, 1, 1, 1, 1, 1, 1, 1]"'))
+    for want in ("ops[0].outputs[0].shape: 9 dims; kernels take at most 8",
+                 "ops[0].outputs[0].shape: a[8]: kernels take at most 8 dims, so an index is "
+                 "from -8 to 7",
+                 "ops[0].outputs[0].shape: size 99999999999 is larger than 2147483647"):
+        assert want in err, (want, err)

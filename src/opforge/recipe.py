@@ -126,7 +126,7 @@ class Output(TensorArg):
     shape: str
     """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
     of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
-    end, or a literal size)."""
+    end, or a literal size below 2**31; at most 8 dims)."""
 
 
 class Attr(_Model):
@@ -473,6 +473,22 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlon
 _short = _SHORT.repr
 
 
+def _dims_problems(rule: shapes.ShapeRule) -> list[str]:
+    """Explicit dims the glue can carry: at most MAX_DIMS of them, indices that can exist,
+    sizes within the 32-bit ints of TensorFlow's shape functions."""
+    problems = []
+    if len(rule.dims) > MAX_DIMS:
+        problems.append(f"{len(rule.dims)} dims; kernels take at most {MAX_DIMS}")
+    for d in rule.dims:
+        if d.input and not -MAX_DIMS <= d.index < MAX_DIMS:
+            problems.append(f"{d}: kernels take at most {MAX_DIMS} dims, so an index is "
+                            f"from {-MAX_DIMS} to {MAX_DIMS - 1}")
+        elif not d.input and d.size > 2**31 - 1:
+            problems.append(f"size {d.size} is larger than 2147483647, the most TensorFlow's "
+                            f"shape functions take")
+    return problems
+
+
 def _namespace_problem(namespace: str) -> str | None:
     if namespace in CPP_KEYWORDS:
         return f"{namespace!r} is a C++ keyword, which the kernels' C++ namespace cannot be"
@@ -508,6 +524,7 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((loc + ("outputs", i, "shape"),
                                  f"refers to {ref!r}, which is not an input "
                                  f"({', '.join(input_names)})"))
+        problems += [(loc + ("outputs", i, "shape"), why) for why in _dims_problems(rule)]
     for device in devices:
         rel = op.kernel(device)
         if rel is None:
