@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from opforge import codegen, cuda, frameworks, recipe, shapes
+from opforge.errors import UserError
 from opforge.frameworks import Toolchain
 from opforge.frameworks.tensorflow import python_name, tf_op_name
 
@@ -217,3 +219,70 @@ def test_tensorrt_glue_and_cmake(tmp_path):
     assert "getCreators;" in exports and "setLoggerFinder;" in exports
     kernels = (gen.kernels_dir / "CMakeLists.txt").read_text()
     assert "LANGUAGES CXX CUDA" in kernels and "CUDA_RUNTIME_LIBRARY Static" in kernels
+
+
+HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
+
+
+def test_escaping_filters_leave_no_way_out():
+    assert codegen.cpp_string('a"b\\c??/\né') == '"a\\"b\\\\c\\?\\?/\\012\\303\\251"'
+    # torch's schema parser and protobuf text take octal escapes but not \? or raw non-ASCII
+    assert codegen.quoted('é"??') == '"\\303\\251\\"??"'
+    assert codegen.comment("sum = a + b, elementwise") == "sum = a + b, elementwise"
+    for unsafe in ("two\nlines", "ends in a backslash \\", "trigraph ??/", "naïve", "\u202e"):
+        shown = codegen.comment(unsafe)
+        assert shown == codegen.cpp_string(unsafe) and "\n" not in shown, unsafe
+    assert codegen.cmake_path(Path('/x/we"ird;dir ${x} sp/k.cc')) == \
+        '"/x/we\\"ird\\;dir \\${x} sp/k.cc"'
+    assert codegen.cmake_list(["/a;b", "C=1"]) == '"/a\\;b;C=1"'
+
+
+def test_templates_refuse_recipe_text_and_paths_unescaped():
+    env = codegen.environment()
+    for raw in (codegen.RecipeText(')doc"); system("x'), Path("/tmp/a b")):
+        with pytest.raises(TypeError, match="unescaped"):
+            env.from_string("{{ value }}").render(value=raw)
+    assert env.from_string("{{ value|cpp_string }}").render(
+        value=codegen.RecipeText('a"b')) == '"a\\"b"'
+
+
+def test_tensorflow_doc_keeps_lines_that_look_like_argument_docs_as_text():
+    assert codegen.tf_doc("Summary: kept\n\nNote: this\n  x: indented stays\nend") == \
+        "Summary: kept\n\n Note: this\n  x: indented stays\nend"
+
+
+def test_hostile_recipe_text_stays_inside_literals_and_comments(tmp_path):
+    """tests/data/hostile's doc tries to close TensorFlow's raw string and call system(), to
+    end comments; its string default is non-ASCII with quotes (built for real by
+    tests/test_hostile.py)."""
+    folder = tmp_path / 'we"ird;dir ${x} sp' / "hostile"
+    shutil.copytree(HOSTILE, folder)
+    loaded = recipe.load(folder / "recipe.toml")
+    fws = [frameworks.get(n) for n in ("pytorch", "tensorflow", "onnxruntime")]
+    tcs = {"pytorch": toolchain("pytorch", 20), "tensorflow": toolchain("tensorflow"),
+           "onnxruntime": toolchain("onnxruntime")}
+    gen = codegen.generate(loaded, fws, tcs, ["cpu"], tmp_path / "build" / "gen")
+    texts = {p: p.read_text() for p in gen.root.rglob("*") if p.is_file()}
+    for path, text in texts.items():
+        assert 'system("touch CANARY")' not in text, path  # only ever escaped: \"
+    op = loaded.ops[0]
+    tf = (gen.framework_dirs["tensorflow"] / "glue.cc").read_text()
+    assert f"    .Doc({codegen.cpp_string(codegen.tf_doc(op.doc))});\n" in tf
+    assert '.Attr("text: string = \\"\\\\303\\\\251\\\\\\"q\'\\\\\\\\\\?\\?/\\"")' in tf
+    torch = (gen.framework_dirs["pytorch"] / "glue.cc").read_text()
+    assert ('m.def("Echo(Tensor x, *, str text=\\"\\\\303\\\\251\\\\\\"q\'\\\\\\\\\\?\\?/\\") '
+            '-> Tensor");') in torch
+    ops_h = (gen.root / "include/opforge/ops.h").read_text()
+    assert f"// Echo: {codegen.cpp_string(op.doc)}\n" in ops_h
+    kernels = (gen.kernels_dir / "CMakeLists.txt").read_text()
+    assert '  "' + str(folder).replace('"', '\\"').replace(";", "\\;").replace("$", "\\$") + \
+        '/kernels/echo.cc"\n' in kernels
+    lists = (gen.framework_dirs["pytorch"] / "CMakeLists.txt").read_text()
+    assert codegen.cmake_path(folder / "native" / "include") in lists
+
+
+def test_build_folder_cmake_cannot_use_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=r"has '\"' and ';' in its path.*--build-dir"):
+        codegen.generate(recipe.load(EXAMPLE), [frameworks.get("pytorch")],
+                         {"pytorch": toolchain("pytorch", 20)}, ["cpu"],
+                         tmp_path / 'a"b;c' / "gen")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import opforge
 from opforge import recipe
 from opforge.errors import RecipeError
 
@@ -129,3 +130,90 @@ def test_output_type_variable_needs_an_input(tmp_path):
                .replace('inputs = [{ name = "a", dtype = "T" }', 'inputs = [{ name = "a", dtype = "float32" }')
     found = problems(tmp_path, text)
     assert any("type variable 'T' is used by no input" in line for line in found), found
+
+
+def cli_check(tmp_path: Path, text: str) -> str:
+    """`opforge test` on the recipe, as a user runs it: a recipe error is exit 2, before
+    anything is built or loaded; returns what it printed."""
+    result = opforge("test", str(write(tmp_path, text)), "--release", "local")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "1.0" + "]" * depth
+
+
+def test_a_deeply_nested_recipe_is_a_recipe_error_naming_the_key(tmp_path):
+    # deeper than tomllib's recursion allows: it was a RecursionError traceback (exit 1)
+    err = cli_check(tmp_path, GOOD.replace("a = [1.0]", f"a = {nested(100_000)}"))
+    assert "recipe.toml:19: ops[0].tests[0].inputs: arrays or inline tables nested too " \
+           "deeply" in err
+    # parsed, but deeper than a kernel's dims: never handed to numpy
+    err = cli_check(tmp_path, GOOD.replace("a = [1.0]", f"a = {nested(300)}"))
+    assert "recipe.toml:19: ops[0].tests[0].inputs.a: must be a number or a rectangular " \
+           "nested list of numbers, at most 8 deep" in err
+
+
+@pytest.mark.parametrize("namespace,why", [
+    ("aten", "a namespace of PyTorch's own operators"),
+    ("prim", "a namespace of PyTorch's own operators"),
+    ("torch", "the C++ namespace of PyTorch"),
+    ("onnx", "a namespace of PyTorch's own operators"),
+    ("std", "the C++ namespace of the C++ standard library"),
+    ("int", "a C++ keyword"),
+    # TensorFlow names ops <Namespace>><Op>; its own Namespace>TestStringOutput is one
+    ("namespace_", "names TensorFlow ops Namespace><Op>"),
+])
+def test_a_framework_namespace_is_a_recipe_error(tmp_path, namespace, why):
+    err = cli_check(tmp_path, GOOD.replace('namespace = "t"', f'namespace = "{namespace}"'))
+    assert f"recipe.toml:4: package.namespace: '{namespace}' " in err and why in err, err
+
+
+@pytest.mark.parametrize("domain", ["ai.onnx", "com.microsoft", "ai.onnx.ml", ""])
+def test_onnx_domains_are_no_namespace(tmp_path, domain):
+    found = problems(tmp_path, GOOD.replace('namespace = "t"', f'namespace = "{domain}"'))
+    assert any(f"package.namespace: '{domain}' must be a lower-case identifier" in line
+               for line in found), found
+
+
+def test_cpp_keywords_are_no_argument_names(tmp_path):
+    found = problems(tmp_path, GOOD.replace('{ name = "b", dtype = "T" }',
+                                            '{ name = "class", dtype = "T" }')
+                                   .replace("b = [2.0]", "class = [2.0]"))
+    assert any("ops[0].inputs[1].name: 'class' is a C++ keyword" in line for line in found)
+
+
+def test_numbers_outside_int64_or_double_are_recipe_errors(tmp_path):
+    text = GOOD.replace(
+        'attrs = [{ name = "alpha", type = "float", default = 1.0 }]',
+        'attrs = [{ name = "alpha", type = "float", default = inf },\n'
+        '  { name = "n", type = "int", default = 9223372036854775808 },\n'
+        '  { name = "sizes", type = "int[]", default = [1, -9223372036854775809] },\n'
+        '  { name = "ws", type = "float[]", default = [nan] }]'
+    ).replace("expect = { sum = [3.0] }",
+              "expect = { sum = [3.0] }\nattrs = { n = 18446744073709551616, alpha = 1e400 }")
+    err = cli_check(tmp_path, text)
+    for want in ("ops[0].attrs[0].default: inf is not a valid float: it must be a finite",
+                 "ops[0].attrs[1].default: 9223372036854775808 is not a valid int: it is "
+                 "outside int64",
+                 "ops[0].attrs[2].default: [1, -9223372036854775809] is not a valid int[]: "
+                 "element 1 is not a valid int: it is outside int64",
+                 "ops[0].attrs[3].default: [nan] is not a valid float[]: element 0",
+                 "ops[0].tests[0].attrs.n: 18446744073709551616 is not a valid int: it is "
+                 "outside int64",
+                 "ops[0].tests[0].attrs.alpha: inf is not a valid float"):
+        assert want in err, (want, err)
+    assert "has 6 problems" in err
+
+
+def test_explicit_dims_the_glue_cannot_carry_are_recipe_errors(tmp_path):
+    # were C++ narrowing errors in TensorFlow's shape function (exit 5), or a kernel refusal
+    err = cli_check(tmp_path, GOOD.replace('shape = "like(a)"',
+                                           'shape = "[a[8], 99999999999, 1, 1, 1, 1, 1, 1, 1]"'))
+    for want in ("ops[0].outputs[0].shape: 9 dims; kernels take at most 8",
+                 "ops[0].outputs[0].shape: a[8]: kernels take at most 8 dims, so an index is "
+                 "from -8 to 7",
+                 "ops[0].outputs[0].shape: size 99999999999 is larger than 2147483647"):
+        assert want in err, (want, err)

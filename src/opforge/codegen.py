@@ -7,21 +7,24 @@ Layout of one release's generated tree (buildable with plain cmake):
     gen/kernels/CMakeLists.txt               kernels -> static library, compiled once
     gen/<framework>/{CMakeLists.txt, glue.cc, init-cache.cmake}
 
-Files are written only when their content changed, so a no-op build compiles nothing.
+Files are written only when their content changed, so a no-op build compiles nothing. Text
+from the recipe (docs, string defaults, paths) reaches them only through the escaping
+filters below (cpp_string, comment, cmake_path); the environment refuses it otherwise.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import jinja2
 
 from . import shapes
-from .files import write_atomic
 from .cuda import ArchPlan
+from .errors import UserError
+from .files import write_atomic
 from .frameworks import Framework, Toolchain
 from .recipe import LoadedRecipe, Op
 
@@ -65,13 +68,89 @@ def template_root() -> Path:
     return Path(__file__).resolve().parents[2] / "templates"
 
 
+# --- escaping: the one place where text from a recipe (or a path) becomes generated code --
+#
+# Names that reach the generated code unescaped (namespace, op, input, output, attribute and
+# type-variable names, dtypes, shape rules) are identifiers by the recipe's validation. Every
+# other text (docs, string defaults, file names, paths) is free: templates receive it as
+# RecipeText or a Path, and the environment refuses to emit either unless a filter below has
+# turned it into a literal or comment of the target language.
+
+
+class RecipeText(str):
+    """Free text from a recipe; a template must pass it through an escaping filter."""
+
+
+def _escaped(text: str, also: str) -> str:
+    """`text` between double quotes: printable ASCII as is, `"`, `\\` and the characters in
+    `also` after a backslash, every other byte of its UTF-8 as a three-digit octal escape
+    (unambiguous, unlike hex escapes, whatever follows)."""
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):
+        char = chr(byte)
+        if char in '"\\' or char in also:
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def quoted(text: str) -> str:
+    """A double-quoted string as torch's schema parser and protobuf's text format (TensorFlow
+    attr defaults) read it: both take the backslash and octal escapes used here, while torch
+    refuses `\\u` (what JSON writes for non-ASCII) and `\\?`."""
+    return _escaped(text, "")
+
+
+def cpp_string(text: str) -> str:
+    """An ordinary (never raw) C++ string literal holding `text`'s UTF-8 bytes; `?` is escaped
+    too, so that no `??/` trigraph can form where trigraphs are still read."""
+    return _escaped(text, "?")
+
+
+def comment(text: str) -> str:
+    """`text` for the rest of a `//` or `#` line comment: as it is when nothing in it can end
+    the comment or splice the next line into it (printable ASCII, no `??` trigraph, no
+    backslash at the end), else as a C string literal, which never can."""
+    text = str(text)
+    if re.fullmatch(r"[ -~]*", text) and "??" not in text and not text.endswith("\\"):
+        return text
+    return cpp_string(text)
+
+
+def cmake_path(path: str | PurePath) -> str:
+    """A path as one quoted CMake argument: `\\`, `"` and `$` escaped, and `;` as `\\;`, which
+    CMake keeps so that list-taking commands (sources, include folders, install) do not
+    split the path."""
+    text = path.as_posix() if isinstance(path, PurePath) else str(path)
+    return '"' + re.sub(r'([\\"$;])', r"\\\1", text) + '"'
+
+
+def cmake_list(items: list) -> str:
+    """A list (paths, definitions) as one quoted CMake argument, e.g. a typed cache value."""
+    return '"' + ";".join(cmake_path(item)[1:-1] for item in items) + '"'
+
+
+def _refuse_raw(value):
+    """The environment's finalize: recipe text and paths reach the output only escaped."""
+    if isinstance(value, RecipeText | PurePath):
+        raise TypeError(f"template bug: {str(value)[:60]!r} would reach generated code "
+                        f"unescaped; pass it through cpp_string, comment or cmake_path")
+    return value
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True)
+                             lstrip_blocks=True, keep_trailing_newline=True,
+                             finalize=_refuse_raw)
     env.filters["torch_scalar"] = _TORCH_SCALAR.__getitem__
     env.filters["tf_dtype"] = _TF_DTYPE.__getitem__
+    env.filters.update(cpp_string=cpp_string, comment=comment, cmake_path=cmake_path,
+                       cmake_list=cmake_list)
     return env
 
 
@@ -91,7 +170,7 @@ def _literal(attr_type: str, value, dialect: str) -> str:
     if attr_type == "bool":
         return ("True" if value else "False") if dialect == "torch" else str(value).lower()
     if attr_type == "string":
-        return json.dumps(value)
+        return quoted(value)
     if attr_type == "float":
         return repr(float(value))
     if attr_type.endswith("[]"):
@@ -100,10 +179,17 @@ def _literal(attr_type: str, value, dialect: str) -> str:
     return str(value)
 
 
+def _default_text(attr_type: str, value) -> str:
+    """An attribute default as the kernel header's comments show it (C++ for strings)."""
+    if value is None:
+        return ""
+    return cpp_string(value) if attr_type == "string" else _literal(attr_type, value, "tf")
+
+
 def _ort_default(attr_type: str, value) -> str:
     """An attribute default as the C++ fallback the ONNX Runtime glue passes."""
     if attr_type == "string":
-        return "nullptr" if value is None else json.dumps(value)
+        return "nullptr" if value is None else cpp_string(value)
     if attr_type == "float":
         return f"{float(value or 0.0)!r}f"
     if attr_type == "bool":
@@ -118,7 +204,7 @@ def _ort_default(attr_type: str, value) -> str:
 def _trt_default(attr_type: str, value) -> str:
     """An attribute default as the C++ initializer of the TensorRT plugin's field."""
     if attr_type == "string":
-        return json.dumps(value or "")
+        return cpp_string(value or "")
     if attr_type == "int[]":
         return "{" + ", ".join(str(int(v)) for v in value or []) + "}"
     if attr_type == "float[]":
@@ -130,6 +216,17 @@ def _trt_default(attr_type: str, value) -> str:
     return str(int(value or 0))
 
 
+def tf_doc(text: str) -> str:
+    """The doc as TensorFlow's Doc() should read it. TensorFlow takes the first line for the
+    summary, and any later line that starts `name:` for the documentation of an argument
+    called name (an error when the op has none); such lines get one leading space, which
+    TensorFlow keeps in the description."""
+    first, *rest = text.split("\n")
+    argument_doc = re.compile(r"[A-Za-z][A-Za-z0-9_]*[ \t\v\f\r]*:")
+    return "\n".join([first, *(" " + line if argument_doc.match(line) else line
+                                for line in rest)])
+
+
 def trt_bindings(op: Op) -> list[list[str]]:
     """Type-variable assignments TensorRT can carry, as DataType per input then output."""
     rows = []
@@ -138,10 +235,6 @@ def trt_bindings(op: Op) -> list[list[str]]:
         if all(d in _TRT_DTYPE for d in dtypes):
             rows.append([_TRT_DTYPE[d] for d in dtypes])
     return rows
-
-
-def _c_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
@@ -180,8 +273,8 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
             tf_attr += " = " + _literal(a.type, a.default, "tf")
         attrs.append({"name": a.name, "type": a.type, "cpp_type": cpp, "torch_cpp_type": torch_cpp,
                       "tf_cpp_type": tf_cpp, "has_default": has_default,
-                      "default_text": _literal(a.type, a.default, "tf") if has_default else "",
-                      "torch_arg": torch_arg, "tf_attr": _c_string(tf_attr),
+                      "default_text": RecipeText(_default_text(a.type, a.default)),
+                      "torch_arg": torch_arg, "tf_attr": RecipeText(tf_attr),
                       "ort_default": _ort_default(a.type, a.default),
                       "trt_default": _trt_default(a.type, a.default),
                       "trt_field_type": _TRT_FIELDS[a.type][0],
@@ -210,14 +303,25 @@ def op_context(recipe: LoadedRecipe, op: Op, devices: list[str]) -> dict:
     return {
         "ort_bindings": ort_bindings,
         "trt_bindings": trt_bindings(op),
-        "name": op.name, "doc": op.doc, "types": op.types, "inputs": inputs,
+        "name": op.name, "doc": RecipeText(op.doc),
+        "tf_doc": RecipeText(tf_doc(op.doc or op.name)), "types": op.types, "inputs": inputs,
         "outputs": outputs, "attrs": attrs, "type_groups": groups,
         "devices": [d for d in devices if op.kernel(d)],
         "torch_name": f"{ns}::{op.name}",
-        "torch_schema": _c_string(f"{op.name}({', '.join(params)}) -> {returns}"),
+        "torch_schema": RecipeText(f"{op.name}({', '.join(params)}) -> {returns}"),
         "torch_return": torch_return,
         "tf_name": tf_op_name(ns, op.name),
     }
+
+
+def check_build_folder(folder: Path) -> None:
+    """CMake cannot configure a project in a folder whose path has `"` or `;` (its own
+    compiler checks fail there), nor can ninja name files with control characters."""
+    bad = sorted(set(re.findall(r'[";\x00-\x1f\x7f]', str(folder))))
+    if bad:
+        raise UserError(f"the build folder {str(folder)!r} has {' and '.join(map(repr, bad))} "
+                        f"in its path, where CMake cannot configure a project; choose another "
+                        f"with --build-dir (recipes and sources may stay where they are)")
 
 
 @dataclass(frozen=True)
@@ -242,19 +346,21 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
              extra_libraries: dict[str, list[str]] | None = None) -> Generated:
     """Write the generated tree; `cuda` (the architectures) when devices include cuda,
     `extra_libraries` per framework (e.g. libc10_cuda.so for PyTorch's CUDA glue)."""
+    check_build_folder(root.parent)
     env = environment()
     package = {"name": recipe.package.name, "version": recipe.package.version,
                "ident": library_ident(recipe)}
     ops = [op_context(recipe, op, devices) for op in recipe.ops]
     abis = {toolchains[fw.name].cxx11_abi for fw in frameworks if fw.abi_sensitive}
-    base = {"recipe_name": recipe.path.name, "package": package, "ns": recipe.package.namespace,
-            "ops": ops, "uses_broadcast": any(o["rule"]["kind"] == "broadcast"
-                                              for op in ops for o in op["outputs"]),
+    base = {"recipe_name": RecipeText(recipe.path.name), "package": package,
+            "ns": recipe.package.namespace, "ops": ops,
+            "uses_broadcast": any(o["rule"]["kind"] == "broadcast"
+                                  for op in ops for o in op["outputs"]),
             "cxx11_abi": abis.pop() if len(abis) == 1 else 1,
             "cuda": {"cmake_archs": cuda.cmake} if cuda and "cuda" in devices else None,
             "devices_used": [d for d in devices if any(d in op["devices"] for op in ops)],
             "has_kernels": bool(ops),
-            "kernel_sources": [p.as_posix() for d in devices for p in recipe.kernel_sources(d)]}
+            "kernel_sources": [p for d in devices for p in recipe.kernel_sources(d)]}
     files: dict[Path, str] = {}
     include = root / "include" / "opforge"
     for name in ("kernel.h", "glue.h", "cuda.h", "cuda_glue.h"):
@@ -277,8 +383,8 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
         ctx = {**base, "fw": fw, "toolchain": toolchain, "stub": stub,
                "library_target": library_target(recipe, fw),
                "cuda_toolkit": bool(base["cuda"]) or fw.requires_cuda,
-               "native_sources": [recipe.source(s).as_posix() for n in natives for s in n.sources],
-               "native_include_dirs": [recipe.source(d).as_posix() for n in natives
+               "native_sources": [recipe.source(s) for n in natives for s in n.sources],
+               "native_include_dirs": [recipe.source(d) for n in natives
                                        for d in n.include_dirs]}
         out = root / fw.name
         framework_dirs[fw.name] = out

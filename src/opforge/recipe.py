@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import re
+import reprlib
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +28,46 @@ Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 CAMEL = r"^[A-Z][A-Za-z0-9]*$"
+
+# The namespace names the ops in every framework and is the kernels' C++ namespace, so it may
+# not be one a framework keeps for its own ops or code. ONNX's own domains ("", "ai.onnx",
+# "ai.onnx.ml", "com.microsoft") are no identifiers.
+_OWN_OPS = ("a namespace of PyTorch's own operators: ops there would sit beside PyTorch's and "
+            "could collide with those of a later release")
+_CPP = ("the C++ namespace of {}: the kernels' declarations (namespace {{ns}} in "
+        "opforge/ops.h) would join it")
+RESERVED_NAMESPACES: dict[str, str] = {
+    # c10/core/interned_strings.h (FORALL_NS_SYMBOLS); torch.library refuses "prim"
+    **dict.fromkeys(("aten", "prim", "prims", "nvprims", "cuda", "onnx", "attr", "scope",
+                     "user", "namespaces"), _OWN_OPS),
+    # the op libraries torch 2.13 registers itself (torch._C._dispatch_get_all_op_names())
+    **dict.fromkeys(("c10d", "debugprims", "debug_mode_ops", "export", "inductor",
+                     "inductor_prims", "mkl", "mkldnn", "mkldnn_prepacked", "onednn",
+                     "profiler", "quantization", "quantized", "rngprims", "sparse",
+                     "static_runtime", "symm_mem"), _OWN_OPS),
+    **dict.fromkeys(("torch", "at", "c10", "caffe2"), _CPP.format("PyTorch")),
+    **dict.fromkeys(("tensorflow", "tsl", "xla"), _CPP.format("TensorFlow")),
+    "onnxruntime": _CPP.format("ONNX Runtime"),
+    "nvinfer1": _CPP.format("TensorRT"),
+    "std": _CPP.format("the C++ standard library"),
+    "opforge": _CPP.format("opforge's kernel API"),
+}
+
+# TensorFlow op names are <Namespace>><Op>; of TensorFlow's own ops (2.21) only
+# Namespace>TestStringOutput has a '>'.
+TF_RESERVED_PREFIXES = ("Namespace>",)
+
+# Names that become C++ identifiers (the namespace, a kernel op's inputs, outputs and
+# attributes) cannot be C++ keywords or alternative tokens.
+CPP_KEYWORDS = frozenset("""
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t
+    char16_t char32_t class compl concept const consteval constexpr constinit const_cast
+    continue co_await co_return co_yield decltype default delete do double dynamic_cast else
+    enum explicit export extern false float for friend goto if inline int long mutable
+    namespace new noexcept not not_eq nullptr operator or or_eq private protected public
+    register reinterpret_cast requires return short signed sizeof static static_assert
+    static_cast struct switch template this thread_local throw true try typedef typeid
+    typename union unsigned using virtual void volatile wchar_t while xor xor_eq""".split())
 
 
 class _Model(BaseModel):
@@ -43,7 +86,8 @@ class Package(_Model):
     namespace: Annotated[str, Field(pattern=IDENT)]
     """Namespace of every op identity: the torch namespace (torch.ops.<namespace>.Op), the
     TensorFlow op prefix (<Namespace>>Op), the ONNX Runtime domain, the TensorRT plugin
-    namespace. Lower case identifier, e.g. "acme"."""
+    namespace, and the kernels' C++ namespace. Lower case identifier, e.g. "acme"; not a C++
+    keyword, nor a namespace a framework keeps for itself (aten, prim, torch, std, ...)."""
 
 
 class Target(_Model):
@@ -81,7 +125,7 @@ class Output(TensorArg):
     shape: str
     """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
     of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
-    end, or a literal size)."""
+    end, or a literal size below 2**31; at most 8 dims)."""
 
 
 class Attr(_Model):
@@ -92,7 +136,8 @@ class Attr(_Model):
     type: AttrType
     """One of int, float, bool, string, int[], float[]."""
     default: Any = None
-    """Default value, of the attribute's type. Without one the attribute is required."""
+    """Default value, of the attribute's type (ints within int64, floats finite). Without one
+    the attribute is required."""
     doc: str = ""
     """One line describing the attribute."""
 
@@ -108,7 +153,8 @@ class TestVector(_Model):
     name: str = ""
     """Optional label shown in `opforge test` output; defaults to the vector's index."""
     inputs: dict[str, Nested]
-    """Value of every input: a number or a (nested) list; the nesting gives the shape."""
+    """Value of every input: a number or a (nested) list; the nesting gives the shape (at
+    most 8 dims)."""
     attrs: dict[str, Any] = {}
     """Attribute values for this vector; attributes left out take their default."""
     types: dict[str, DType] = {}
@@ -133,7 +179,8 @@ class _Signature(_Model):
     name: str
     """Op name."""
     doc: str = ""
-    """One line describing the op."""
+    """What the op does; the first line is its summary (TensorFlow's op summary, the rest its
+    description). Any text: it reaches generated code only as escaped literals."""
     inputs: Annotated[list[TensorArg], Field(min_length=1)]
     """Input tensors, in call order."""
     outputs: Annotated[list[TensorArg], Field(min_length=1)]
@@ -356,6 +403,10 @@ class _Lines:
                 out += (latest,)
         return out
 
+    def at(self, line: int) -> tuple:
+        """The key path whose key is written on `line` (empty when none is)."""
+        return next((loc for loc, number in self.lines.items() if number == line), ())
+
     def find(self, loc: tuple) -> int | None:
         for end in range(len(loc), 0, -1):
             if loc[:end] in self.lines:
@@ -363,35 +414,103 @@ class _Lines:
         return None
 
 
-def _nested_shape(value: Any) -> tuple[int, ...] | None:
-    """Shape of a number or rectangular nested list of numbers; None if ragged or not numeric."""
+MAX_DIMS = 8  # kMaxDims of the kernel API (templates/include/opforge/kernel.h)
+
+
+def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """Shape of a number or rectangular nested list of numbers; None if ragged, not numeric
+    or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return ()
-    if isinstance(value, list):
+    if isinstance(value, list) and depth < MAX_DIMS:
         if not value:
             return (0,)
-        inner = [_nested_shape(v) for v in value]
+        inner = [_nested_shape(v, depth + 1) for v in value]
         if any(s is None for s in inner) or len(set(inner)) != 1:
             return None
         return (len(value),) + inner[0]
     return None
 
 
-_ATTR_CHECKS = {
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "bool": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "int[]": lambda v: isinstance(v, list) and all(_ATTR_CHECKS["int"](x) for x in v),
-    "float[]": lambda v: isinstance(v, list) and all(_ATTR_CHECKS["float"](x) for x in v),
-}
+INT64 = (-2**63, 2**63 - 1)
+
+
+def _number_problem(value: Any, integer: bool) -> str | None:
+    """Why a scalar attribute value is not an int (int64) or a float (finite double)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            integer and not isinstance(value, int)):
+        return "int" if integer else "float"
+    if integer and not INT64[0] <= value <= INT64[1]:
+        return f"int: it is outside int64 ({INT64[0]} to {INT64[1]})"
+    if not integer and (abs(value) > sys.float_info.max or not math.isfinite(value)):
+        return "float: it must be a finite double (at most ±1.8e308)"
+    return None
+
+
+def _attr_problem(attr_type: str, value: Any) -> str | None:
+    """Why `value` cannot be a value of an attribute of `attr_type`; None when it can."""
+    if attr_type in ("int", "float"):
+        why = _number_problem(value, attr_type == "int")
+    elif attr_type in ("int[]", "float[]"):
+        if not isinstance(value, list):
+            why = attr_type
+        else:
+            why = next((f"{attr_type}: element {i} is not a valid {element}"
+                        for i, v in enumerate(value)
+                        if (element := _number_problem(v, attr_type == "int[]"))), None)
+    else:
+        kind = bool if attr_type == "bool" else str
+        why = None if isinstance(value, kind) else attr_type
+    return None if why is None else f"{_short(value)} is not a valid {why}"
+
+
+_SHORT = reprlib.Repr()  # a value in a message, cut short: it may be huge or deeply nested
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlong = \
+    3, 6, 6, 60, 60
+_short = _SHORT.repr
+
+
+def _dims_problems(rule: shapes.ShapeRule) -> list[str]:
+    """Explicit dims the glue can carry: at most MAX_DIMS of them, indices that can exist,
+    sizes within the 32-bit ints of TensorFlow's shape functions."""
+    problems = []
+    if len(rule.dims) > MAX_DIMS:
+        problems.append(f"{len(rule.dims)} dims; kernels take at most {MAX_DIMS}")
+    for d in rule.dims:
+        if d.input and not -MAX_DIMS <= d.index < MAX_DIMS:
+            problems.append(f"{d}: kernels take at most {MAX_DIMS} dims, so an index is "
+                            f"from {-MAX_DIMS} to {MAX_DIMS - 1}")
+        elif not d.input and d.size > 2**31 - 1:
+            problems.append(f"size {d.size} is larger than 2147483647, the most TensorFlow's "
+                            f"shape functions take")
+    return problems
+
+
+def _namespace_problem(namespace: str) -> str | None:
+    if namespace in CPP_KEYWORDS:
+        return f"{namespace!r} is a C++ keyword, which the kernels' C++ namespace cannot be"
+    from .frameworks.tensorflow import tf_op_name
+
+    if (prefix := tf_op_name(namespace, "")) in TF_RESERVED_PREFIXES:
+        return (f"{namespace!r} names TensorFlow ops {prefix}<Op>, a prefix TensorFlow's own "
+                f"ops use; choose a namespace of your own")
+    if namespace in RESERVED_NAMESPACES:
+        return (f"{namespace!r} is {RESERVED_NAMESPACES[namespace].format(ns=namespace)}; "
+                f"choose a namespace of your own (your organisation's or project's name, say)")
+    return None
 
 
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
     """Checks across fields of one kernel op; returns (loc, message) pairs."""
     problems = _check_signature(op, loc)
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs), ("attrs", op.attrs)):
+        for i, arg in enumerate(items):
+            if arg.name in CPP_KEYWORDS:
+                problems.append((loc + (group, i, "name"),
+                                 f"{arg.name!r} is a C++ keyword; the generated glue and the "
+                                 f"kernel's Args struct name it in C++: choose another name"))
     input_names = [i.name for i in op.inputs]
     for i, out in enumerate(op.outputs):
         try:
@@ -404,6 +523,7 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((loc + ("outputs", i, "shape"),
                                  f"refers to {ref!r}, which is not an input "
                                  f"({', '.join(input_names)})"))
+        problems += [(loc + ("outputs", i, "shape"), why) for why in _dims_problems(rule)]
     for device in devices:
         rel = op.kernel(device)
         if rel is None:
@@ -452,9 +572,8 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
             problems.append((loc + ("types", var), "type variable is not used by any input "
                                                   "or output"))
     for i, attr in enumerate(op.attrs):
-        if attr.default is not None and not _ATTR_CHECKS[attr.type](attr.default):
-            problems.append((loc + ("attrs", i, "default"),
-                             f"{attr.default!r} is not a valid {attr.type}"))
+        if attr.default is not None and (why := _attr_problem(attr.type, attr.default)):
+            problems.append((loc + ("attrs", i, "default"), why))
     attrs = {a.name: a for a in op.attrs}
     for t, vec in enumerate(op.tests):
         vloc = loc + ("tests", t)
@@ -476,13 +595,14 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
             group = "inputs" if name in vec.inputs else "expect"
             if _nested_shape(value) is None:
                 problems.append((vloc + (group, name),
-                                 "must be a number or a rectangular nested list of numbers"))
+                                 f"must be a number or a rectangular nested list of numbers, "
+                                 f"at most {MAX_DIMS} deep (kernels take up to {MAX_DIMS} "
+                                 f"dims)"))
         for name, value in vec.attrs.items():
             if name not in attrs:
                 problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))
-            elif not _ATTR_CHECKS[attrs[name].type](value):
-                problems.append((vloc + ("attrs", name),
-                                 f"{value!r} is not a valid {attrs[name].type}"))
+            elif why := _attr_problem(attrs[name].type, value):
+                problems.append((vloc + ("attrs", name), why))
         for name in (n for n, a in attrs.items() if a.default is None and n not in vec.attrs):
             problems.append((vloc + ("attrs",), f"required attribute {name!r} has no value"))
         for var, dtype in vec.types.items():
@@ -600,7 +720,29 @@ def load(path: Path | str) -> LoadedRecipe:
     except toml.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}",
                           details=[f"{path}: {exc}"]) from None
+    except RecursionError as exc:
+        where, key = _too_deep(exc, text)
+        raise RecipeError(f"recipe {path} has 1 problem",
+                          details=[f"{path}{where}: {key}arrays or inline tables nested too "
+                                   f"deeply for a recipe (test values take at most "
+                                   f"{MAX_DIMS} levels)"]) from None
     return validate(data, path, text)
+
+
+def _too_deep(exc: RecursionError, text: str) -> tuple[str, str]:
+    """(":line", "dotted.key: ") of the key whose value the TOML parser recursed into; its
+    outermost key/value frame holds the position of that key (tomllib, and tomli on 3.10:
+    the same parser)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "key_value_rule" and frame.f_globals.get(
+                "__name__", "").startswith(("tomllib", "tomli")):
+            line = text.count("\n", 0, frame.f_locals.get("pos", 0)) + 1
+            loc = _Lines(text).at(line)
+            return f":{line}", f"{_dotted(loc)}: " if loc else ""
+        tb = tb.tb_next
+    return "", ""
 
 
 def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
@@ -610,6 +752,10 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
         model = Recipe.model_validate(data)
     except ValidationError as exc:
         problems += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
+    package = data.get("package")
+    namespace = package.get("namespace") if isinstance(package, dict) else None
+    if isinstance(namespace, str) and (why := _namespace_problem(namespace)):
+        problems.append((("package", "namespace"), why))
     devices = ["cpu"]
     target = data.get("target")
     if isinstance(target, dict) and isinstance(target.get("devices"), list):
