@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__, log
@@ -563,6 +565,15 @@ COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "t
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
 
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C: the children run in sessions of their own (so that a timeout can kill each
+    with its whole group), out of the terminal's reach; hand it on to them, then stop."""
+    from . import proc
+
+    proc.interrupt_children()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -570,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     log.set_quiet(args.quiet)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     try:
         return COMMANDS[args.command](args)
     except (OpforgeError, LoadRefused) as caught:
@@ -588,3 +601,6 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)

@@ -228,14 +228,23 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
         log.progress(name, f"{row['op']} {row['vector']} "
                            f"{','.join(row['types'].values())}: {'ok' if row['ok'] else 'FAIL'}")
 
-    result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder), str(spec_file),
-                       device],
-                      on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
-                      env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder),
+                           str(spec_file), device],
+                          on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    except proc.TimedOut as exc:  # a hung op: the other frameworks' results still count
+        report.fatal.append(f"{name}: the test process did not finish within "
+                            f"{CHILD_TIMEOUT_S} s and was killed: " + _tail(exc.output))
+        return
     if result.returncode != 0:
-        tail = [ln for ln in result.output.splitlines() if not ln.startswith("{")][-10:]
         report.fatal.append(f"{name}: the test process exited with {result.returncode}: "
-                            + " | ".join(tail))
+                            + _tail(result.output))
+
+
+def _tail(output: str) -> str:
+    """The child's last lines other than its JSON rows, as one line."""
+    return " | ".join([ln for ln in output.splitlines() if not ln.startswith("{")][-10:])
 
 
 def untestable(manifest: dict, device: str) -> str | None:
