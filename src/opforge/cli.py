@@ -386,10 +386,9 @@ def cmd_build(args) -> int:
 def cmd_check(args) -> int:
     from . import audit, releases
 
-    release = None
-    if args.release:
-        release = releases.resolve(args.release, releases.load_matrix(args.releases_file))
-    reports = audit.check(args.paths, release, load=args.load)
+    matrix = releases.load_matrix(args.releases_file)
+    release = releases.resolve(args.release, matrix) if args.release else None
+    reports = audit.check(args.paths, release, load=args.load, matrix=matrix)
     if args.json:
         _print_json({"ok": all(not r.errors for r in reports),
                      "libraries": [r.to_json() for r in reports]})
