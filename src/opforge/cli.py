@@ -441,7 +441,8 @@ def cmd_package(args) -> int:
     for model in plan.models:
         ops = ", ".join(model.uses) or (f"not read ({model.unread})" if model.unread
                                         else "no custom ops")
-        how = model.loading if model.libraries else "-"
+        how = (model.loading if model.libraries else
+               f"by {', '.join(model.other_packages)}" if model.other_packages else "-")
         print(f"{model.name:<20} {model.backend:<12} {how:<45} {ops}")
     if plan.base_image is None and args.base_image != "none":
         log.warn("no Dockerfile: release local has no tritonserver image; give --base-image")
