@@ -121,11 +121,17 @@ def judge(row: dict, op: dict, vector: dict, binding: dict, got: dict | None = N
         return row
     if vector["error"] is not None:
         row["error"] = f"expected an error containing {vector['error']!r}, but the op succeeded"
-    for t in op["outputs"]:
-        if t["name"] in vector["expect"] and t["name"] in got:
-            row["outputs"][t["name"]] = compare(
-                got[t["name"]], vector["expect"][t["name"]], binding.get(t["dtype"], t["dtype"]),
-                vector["atol"], vector["rtol"])
+    dtypes = {t["name"]: binding.get(t["dtype"], t["dtype"]) for t in op["outputs"]}
+    for name, expected in vector["expect"].items():
+        if name not in got:  # expected but absent is a failure, never a pass by omission
+            row["outputs"][name] = {"ok": False, "max_error": None, "why": (
+                f"not returned (it returned {', '.join(sorted(got)) or 'no output'})")}
+        else:
+            row["outputs"][name] = compare(got[name], expected, dtypes[name], vector["atol"],
+                                           vector["rtol"])
+    if not row["outputs"] and "error" not in row:
+        row["error"] = ("nothing to compare: the vector expects no output of "
+                        f"{op['name']} ({', '.join(t['name'] for t in op['outputs'])})")
     return row
 
 
