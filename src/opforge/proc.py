@@ -71,14 +71,14 @@ def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
     full_env = {**os.environ, **env} if env else None
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        # its own session: its children can be killed with it, as one group
-        child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
+        with _running_lock:  # started and registered at once: an interrupt sees it or not
+            # its own session: its children can be killed with it, as one group
+            child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+            _running.add(child.pid)
     except FileNotFoundError as exc:
         raise ToolchainError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
-    with _running_lock:
-        _running.add(child.pid)
     lines: list[str] = []
     try:
         for line in _read_lines(child, deadline):
