@@ -22,10 +22,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import cuda, frameworks, inventory, runtime
 from .errors import UserError
 from .files import write_atomic
+
+if TYPE_CHECKING:
+    from .releases import Release
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
 # symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
@@ -450,7 +454,8 @@ def recorded(manifest: dict) -> inventory.Inventory | None:
     return found
 
 
-def release_of(manifest: dict | None, matrix: dict) -> tuple[object | None, str]:
+def release_of(manifest: dict | None, matrix: dict[str, Release]
+               ) -> tuple[Release | None, str]:
     """The release a library was built for, as its manifest records it, looked up in
     `matrix`; else None and why."""
     from . import releases

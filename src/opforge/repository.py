@@ -370,7 +370,7 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
             continue
         ours = [op for op in model.uses if lib is not None and op in lib.identities]
         model.other_packages = sorted({theirs[model.backend, op] for op in model.uses
-                               if op not in ours and (model.backend, op) in theirs})
+                                       if op not in ours and (model.backend, op) in theirs})
         missing = [op for op in model.uses
                    if op not in ours and (model.backend, op) not in theirs]
         for op in missing:
@@ -393,8 +393,9 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
     if not used:
         raise UserError(f"no model in {repository} uses an op of {recipe.path}",
                         details=[f"model {m.name} ({m.backend}): " +
-                                 (f"ops of {', '.join(m.other_packages)}" if m.other_packages else
-                                  f"not read: {m.unread}" if m.unread else "no custom ops")
+                                 (f"ops of {', '.join(m.other_packages)}"
+                                  if m.other_packages else f"not read: {m.unread}"
+                                  if m.unread else "no custom ops")
                                  for m in models] +
                         ["list models whose files opforge cannot read in the recipe's "
                          "[[models]] (name, ops)"])

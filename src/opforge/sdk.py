@@ -127,7 +127,7 @@ def _cached_onnxruntime() -> list[SdkLocation]:
     """Every ONNX Runtime in the cache, newest first (by version, not by folder name)."""
     from packaging.version import InvalidVersion, Version
 
-    def newest_first(found: SdkLocation) -> Version:
+    def version_of(found: SdkLocation) -> Version:
         try:
             return Version(found.version)
         except InvalidVersion:
@@ -135,7 +135,7 @@ def _cached_onnxruntime() -> list[SdkLocation]:
 
     roots = sorted(cache_root().glob("onnxruntime-*")) if cache_root().is_dir() else []
     found = [_ort_location(root, "opforge cache") for root in roots if root.is_dir()]
-    return sorted((f for f in found if f is not None), key=newest_first, reverse=True)
+    return sorted((f for f in found if f is not None), key=version_of, reverse=True)
 
 
 def _choose(cached: list[SdkLocation], runtime: str | None, whose: str) -> SdkLocation:
