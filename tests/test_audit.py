@@ -157,6 +157,12 @@ def test_cuda_code_too_new_for_the_release(tmp_path):
     assert code == 8
     assert any("no code for GPUs of compute capability 7.5" in f
                for f in findings(data, "error")), data
+    code, data = check(str(lib))  # no manifest, no --release: said, not skipped silently
+    assert code == 0
+    assert findings(data, "warning") == [
+        "release: no release to check against (a library without its manifest.json records "
+        "no release): GLIBC/GLIBCXX/CXXABI versions against its Ubuntu and CUDA code against "
+        "its minimum compute capability not checked"], data
 
 
 def test_build_audits_what_it_built(built_example):
@@ -181,6 +187,42 @@ def test_check_an_artifact_folder_against_a_release(built_example):
     assert code == 0, data
     assert any("Ubuntu 22.04 provides up to GLIBCXX_3.4.30" in f
                for f in findings(data, "info")), data
+
+
+def test_the_release_is_the_manifests_looked_up_in_the_releases_file(built_example,
+                                                                      tmp_path):
+    """Without --release (the check step of every CI job): the release the manifest records,
+    found in --releases-file as well as opforge's table; one found nowhere, or without the
+    facts a check needs, is a warning naming what was not checked."""
+    folder = tmp_path / "pytorch"
+    shutil.copytree(Path(built_example["artifacts"][0]["manifest"]).parent, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["release"]["id"] = "99.01"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    code, data = check(str(folder), "--no-load")
+    assert code == 0 and data["libraries"][0]["release"] is None
+    assert findings(data, "warning") == [
+        "release: no release to check against (its manifest says release 99.01, which "
+        "neither opforge's release table nor a releases file (--releases-file, "
+        "$OPFORGE_RELEASES_FILE) has): GLIBC/GLIBCXX/CXXABI versions against its Ubuntu not "
+        "checked"], data
+
+    releases_file = tmp_path / "releases.toml"
+    releases_file.write_text('[[release]]\nrelease = "99.01"\nubuntu = "22.04"\n'
+                             'sources = ["this test"]\n')
+    code, data = check(str(folder), "--no-load", "--releases-file", str(releases_file))
+    assert code == 0 and data["libraries"][0]["release"] == "99.01"
+    assert findings(data, "warning") == [], data
+    assert any("Ubuntu 22.04 provides up to GLIBCXX_3.4.30" in f
+               for f in findings(data, "info")), data
+
+    releases_file.write_text('[[release]]\nrelease = "99.01"\ncuda = "12.6"\n'
+                             'sources = ["this test"]\n')
+    code, data = check(str(folder), "--no-load", "--releases-file", str(releases_file))
+    assert code == 0 and data["libraries"][0]["release"] == "99.01"
+    assert findings(data, "warning") == [
+        "versions: release 99.01 has no Ubuntu known: symbol versions not checked against "
+        "its glibc/libstdc++"], data
 
 
 def test_check_refuses_what_is_not_a_library(tmp_path):

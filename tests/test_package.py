@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_ort, opforge
+from conftest import ROOT, build_copy, needs_ort, opforge
 import sample_models
 
 BASE = "nvcr.io/nvidia/tritonserver:24.09-py3"
@@ -33,8 +33,9 @@ def make_model(repo: Path, name: str, kind: str, library: str | None = None,
                config: str = "") -> None:
     folder = repo / name / "1"
     folder.mkdir(parents=True)
-    target = {"torchscript": "model.pt", "savedmodel": "model.savedmodel"}.get(kind, "model.onnx")
-    if kind in ("torchscript", "savedmodel"):
+    target = ("model.pt" if kind.startswith("torchscript") else
+              "model.savedmodel" if kind == "savedmodel" else "model.onnx")
+    if kind in ("torchscript", "torchscript-boom", "savedmodel"):
         subprocess.run([sys.executable, str(ROOT / "tests" / "sample_models.py"), kind,
                         str(folder / target), library], check=True, capture_output=True,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -263,3 +264,52 @@ def test_a_second_package_that_clashes_with_the_first(example_copy, repo):
     assert "pytorch: acme::AddSub registered by libaddsub_ops_pytorch.so of other-ops and by " \
            "opforge-" in second.stderr and "of addsub-ops, already in the repository" in second.stderr
     assert {str(p): p.stat().st_mtime_ns for p in repo.rglob("*")} == listing
+
+
+@pytest.fixture(scope="module")
+def built_crashy(tmp_path_factory) -> dict:
+    """tests/data/crashy (package crashy-ops, namespace crashy: PyTorch only), built."""
+    return build_copy(ROOT / "tests" / "data" / "crashy", tmp_path_factory)
+
+
+def test_two_recipes_in_one_repository(example_copy, repo, built_crashy):
+    """A second recipe packaged into a repository that holds the first's models: those are
+    the first package's (from the index), each model gets its own package's library; and
+    packaging the first again keeps the second's."""
+    first, _ = package(example_copy, repo, "--base-image", "none")
+    assert first.returncode == 0, first.stderr
+    crashy = built_crashy["folder"]
+    boom = next(a["library"] for a in built_crashy["build"]["artifacts"])
+    make_model(repo, "ts_boom", "torchscript-boom", boom,
+               'name: "ts_boom"\nplatform: "pytorch_libtorch"\nmax_batch_size: 0\n')
+    second, plan = package(crashy, repo, "--base-image", "none")
+    assert second.returncode == 0, second.stderr
+    (boom_stored,) = plan["libraries"]
+    assert plan["models"]["ts_boom"]["libraries"] == [boom_stored]
+    assert plan["models"]["ts_boom"]["other_packages"] == []
+    for name in ("ts_addsub", "tf_addsub"):
+        assert plan["models"][name]["libraries"] == [], plan
+        assert plan["models"][name]["other_packages"] == ["addsub-ops"], plan
+    index = json.loads((repo / "opforge-ops.json").read_text())
+    assert sorted(index["packages"]) == ["addsub-ops", "crashy-ops"]
+    ours = {n for n in index["packages"]["addsub-ops"]["libraries"]}
+    assert all((repo / n).is_file() for n in ours | {boom_stored})
+    preload = next(ln for ln in (repo / "opforge-launch.sh").read_text().splitlines()
+                   if ln.startswith("export LD_PRELOAD="))
+    assert f"{repo}/{boom_stored}" in preload
+    assert any(f"{repo}/{n}" in preload for n in ours if n.endswith("pytorch.so"))
+
+    again, plan = package(example_copy, repo, "--base-image", "none")
+    assert again.returncode == 0, again.stderr
+    assert plan["models"]["ts_boom"]["other_packages"] == ["crashy-ops"]
+    assert plan["models"]["ts_boom"]["libraries"] == []
+    assert len(plan["models"]["ts_addsub"]["libraries"]) == 1
+    assert (repo / boom_stored).is_file()  # still the second package's
+
+    # an op that neither recipe nor any package in the repository provides is still refused
+    make_model(repo, "frob", "onnx-other")
+    refused, _ = package(crashy, repo, "--base-image", "none")
+    assert refused.returncode == 2
+    assert ("model frob uses other::Frobnicate (ONNX domain other) (model.onnx: node "
+            "Frobnicate of domain other), which no library provides") in refused.stderr
+    assert "nor does a package already in the repository (addsub-ops)" in refused.stderr

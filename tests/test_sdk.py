@@ -124,3 +124,77 @@ def test_doctor_json_reports_the_missing_sdk(tmp_path):
     assert data["frameworks"]["tensorrt"]["can_build"] is False
     assert "cuda" in data and "can_build" in data["cuda"]
     assert data["tools"]["cmake"]
+
+
+def cache_with_onnxruntime(cache: Path, *versions: str) -> None:
+    """Cache folders laid out as `opforge sdk fetch` leaves them, each with this test's own
+    two-line header (all that is read of it: ORT_API_VERSION)."""
+    for version in versions:
+        root = cache / "sdk" / f"onnxruntime-{version}"
+        (root / "include").mkdir(parents=True)
+        minor = version.split(".")[1]
+        (root / "include" / "onnxruntime_c_api.h").write_text(
+            f"#pragma once\n#define ORT_API_VERSION {minor}\n")
+        (root / "VERSION_NUMBER").write_text(version + "\n")
+
+
+@pytest.fixture
+def ort_cache(tmp_path, monkeypatch) -> Path:
+    """An empty opforge cache, with the environment and well-known paths out of the way."""
+    from opforge import sdk
+
+    well_known = [p for p in sdk.WELL_KNOWN["onnxruntime"]
+                  if sdk._ort_location(Path(p), "well-known path")]
+    if well_known:
+        pytest.skip(f"ONNX Runtime headers installed at {well_known[0]} come before the cache")
+    monkeypatch.delenv("ONNXRUNTIME_ROOT", raising=False)
+    monkeypatch.setenv("OPFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_the_newest_cached_version_by_version_order(ort_cache):
+    cache_with_onnxruntime(ort_cache, "1.9.0", "1.19.2", "1.15.1")
+    result = opforge("sdk", "where", "onnxruntime", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == "1.19.2"  # not "1.9.0", the last by name
+    assert ("ONNX Runtime headers 1.19.2 from the opforge cache: the newest (cached: 1.19.2, "
+            "1.15.1, 1.9.0)") in result.stderr
+
+
+def test_the_newest_cached_version_the_release_runtime_accepts(ort_cache, capsys):
+    from opforge import frameworks
+    from opforge.releases import load_matrix, resolve
+
+    cache_with_onnxruntime(ort_cache, "1.9.0", "1.15.1", "1.19.2", "1.29.0")
+    adapter, matrix = frameworks.get("onnxruntime"), load_matrix()
+    for release, chosen in (("24.09", "1.19.2"), ("23.08", "1.15.1"), ("25.05", "1.19.2")):
+        toolchain = adapter.detect(resolve(release, matrix))
+        assert toolchain.version == chosen, release
+        assert frameworks.check_version(adapter, toolchain, resolve(release, matrix))
+    assert ("ONNX Runtime headers 1.15.1 from the opforge cache: the newest no newer than "
+            "ONNX Runtime 1.15.1 of release 23.08 (cached: 1.29.0, 1.19.2, 1.15.1, 1.9.0)"
+            ) in capsys.readouterr().err
+
+    # none old enough: the newest, which the version check refuses (exit 3), and how to fix
+    (ort_cache / "sdk" / "onnxruntime-1.9.0").rename(ort_cache / "sdk" / "old")
+    toolchain = adapter.detect(resolve("23.01", matrix))
+    assert toolchain.version == "1.29.0"
+    assert "`opforge sdk fetch onnxruntime 1.13.1` gets them" in capsys.readouterr().err
+    with pytest.raises(frameworks.VersionMismatch):
+        frameworks.check_version(adapter, toolchain, resolve("23.01", matrix))
+
+
+def test_release_local_takes_headers_the_installed_runtime_accepts(ort_cache):
+    from importlib import metadata
+
+    from opforge import frameworks
+    from opforge.releases import resolve
+
+    try:
+        installed = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        pytest.skip("onnxruntime is not installed (pip install 'opforge[onnxruntime]')")
+    major, minor = (int(p) for p in installed.split(".")[:2])
+    cache_with_onnxruntime(ort_cache, f"{major}.{minor}.0", f"{major}.{minor + 1}.0")
+    toolchain = frameworks.get("onnxruntime").detect(resolve("local", {}))
+    assert toolchain.version == f"{major}.{minor}.0"

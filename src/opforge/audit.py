@@ -22,10 +22,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import cuda, frameworks, inventory, runtime
 from .errors import UserError
 from .files import write_atomic
+
+if TYPE_CHECKING:
+    from .releases import Release
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
 # symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
@@ -174,16 +178,19 @@ def _defined_symbols(lib: Path) -> list[str]:
 
 
 def audit(library: Path, manifest: dict | None, release,
-          registered: inventory.Inventory | None = None) -> LibraryReport:
+          registered: inventory.Inventory | None = None,
+          no_release: str = "") -> LibraryReport:
     """The ELF checks; with `registered` (what loading the library registered, or why it
-    was not loaded) also the op inventory against the manifest's declared ops."""
+    was not loaded) also the op inventory against the manifest's declared ops. Without a
+    release (`no_release` says why) the checks against one are reported as not done."""
     framework = manifest["framework"]["name"] if manifest else None
     report = LibraryReport(str(library), framework, release.id if release else None)
     facts = read_elf(library)
+    if release is None:
+        _no_release(report, facts, no_release)
     _check_needed(report, facts, framework)
     _check_search_paths(report, facts)
-    ubuntu = _ubuntu(release)
-    _check_versions(report, facts, ubuntu, release)
+    _check_versions(report, facts, release)
     if manifest is not None:
         _check_abi(report, facts, manifest["framework"].get("cxx11_abi"))
         _check_undefined(report, facts, manifest)
@@ -193,6 +200,16 @@ def audit(library: Path, manifest: dict | None, release,
         report.registered = registered.to_json()
         _check_inventory(report, registered, manifest)
     return report
+
+
+def _no_release(report: LibraryReport, facts: ElfFacts, why: str) -> None:
+    skipped = "GLIBC/GLIBCXX/CXXABI versions against its Ubuntu" + (
+        " and CUDA code against its minimum compute capability"
+        if facts.fatbin["sass"] or facts.fatbin["ptx"] else "")
+    report.add("warning", "release", f"no release to check against ({why or 'none given'}): "
+               f"{skipped} not checked",
+               "give --release R, or --releases-file with the release the library was "
+               "built for")
 
 
 def _check_inventory(report: LibraryReport, registered: inventory.Inventory,
@@ -228,13 +245,6 @@ def _check_inventory(report: LibraryReport, registered: inventory.Inventory,
                    "declare it in the recipe (an op of its [[native]] block)")
 
 
-def _ubuntu(release) -> str | None:
-    if release is None or release.is_local:
-        return None
-    pin = release.pin("ubuntu")
-    return pin.value if pin.known else None
-
-
 def _check_needed(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
     patterns = FRAMEWORK_LIBRARIES.get(framework or "", [])
     for name in facts.needed:
@@ -267,14 +277,26 @@ def _check_search_paths(report: LibraryReport, facts: ElfFacts) -> None:
                    "libraries do), or remove it: patchelf --remove-rpath LIBRARY")
 
 
-def _check_versions(report: LibraryReport, facts: ElfFacts, ubuntu: str | None,
-                    release) -> None:
-    ceilings = UBUNTU_CEILINGS.get(ubuntu or "")
+def _check_versions(report: LibraryReport, facts: ElfFacts, release) -> None:
+    ubuntu = release.pin("ubuntu").value if release is not None else ""
+    ceilings = UBUNTU_CEILINGS.get(ubuntu)
+    if release is not None and not release.is_local and ceilings is None \
+            and facts.required_versions:
+        known = ", ".join(UBUNTU_CEILINGS)
+        if ubuntu:
+            report.add("warning", "versions", f"release {release.id} is on Ubuntu {ubuntu}, "
+                       f"whose glibc/libstdc++ ceilings opforge does not know (it knows "
+                       f"{known}): symbol versions not checked")
+        else:
+            report.add("warning", "versions", f"release {release.id} has no Ubuntu known: "
+                       f"symbol versions not checked against its glibc/libstdc++",
+                       f"give its ubuntu ({known}) in a --releases-file")
     for prefix, versions in sorted(facts.required_versions.items()):
         highest = max(versions, key=_version_key)
         if ceilings is None:
+            local = release is not None and release.is_local
             report.add("info", "versions", f"needs {prefix}_{highest} at most"
-                       + ("" if ubuntu else " (no Ubuntu known for the target: not compared)"))
+                       + (" (release local: this machine provides it)" if local else ""))
             continue
         ceiling = ceilings[prefix]
         if _version_key(highest) > _version_key(ceiling):
@@ -358,6 +380,9 @@ def _check_cuda(report: LibraryReport, facts: ElfFacts, release) -> None:
         return
     pin = release.pin("min_compute_capability")
     if not pin.known:
+        report.add("warning", "cuda", f"release {release.id} has no minimum compute "
+                   f"capability known: its GPUs' support not checked",
+                   "give the release's min_compute_capability in a --releases-file")
         return
     major, _, minor = pin.value.partition(".")
     oldest = int(major) * 10 + int(minor or 0)
@@ -452,13 +477,32 @@ def recorded(manifest: dict) -> inventory.Inventory | None:
     return found
 
 
-def check(paths: list[Path], release=None, load: bool = True) -> list[LibraryReport]:
+def release_of(manifest: dict | None, matrix: dict[str, Release]
+               ) -> tuple[Release | None, str]:
+    """The release a library was built for, as its manifest records it, looked up in
+    `matrix`; else None and why."""
+    from . import releases
+
+    if manifest is None:
+        return None, "a library without its manifest.json records no release"
+    rid = manifest["release"]["id"]
+    if rid == releases.LOCAL or rid in matrix:
+        return releases.resolve(rid, matrix), ""
+    return None, (f"its manifest says release {rid}, which neither opforge's release table "
+                  f"nor a releases file (--releases-file, ${releases.RELEASES_ENV}) has")
+
+
+def check(paths: list[Path], release=None, load: bool = True,
+          matrix: dict | None = None) -> list[LibraryReport]:
     """Audit every library, take its op inventory (loading it in a child; with load=False,
     the one its manifest recorded), then compare the inventories; the release defaults to
-    each manifest's."""
+    each manifest's, looked up in `matrix` (default: opforge's releases, with
+    $OPFORGE_RELEASES_FILE)."""
     from . import releases
 
     found = targets(paths)
+    if matrix is None:
+        matrix = releases.load_matrix()
 
     def registered(item: tuple[Path, dict | None]) -> inventory.Inventory | None:
         library, manifest = item
@@ -472,13 +516,8 @@ def check(paths: list[Path], release=None, load: bool = True) -> list[LibraryRep
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(found)))) as pool:
         inventories = list(pool.map(registered, found))
     reports = []
-    matrix = None
     for (library, manifest), taken in zip(found, inventories):
-        target = release
-        if target is None and manifest is not None:
-            rid = manifest["release"]["id"]
-            matrix = matrix or releases.load_matrix()
-            target = releases.resolve(rid, matrix) if rid in matrix or rid == "local" else None
-        reports.append(audit(library, manifest, target, taken))
+        target, why = (release, "") if release is not None else release_of(manifest, matrix)
+        reports.append(audit(library, manifest, target, taken, why))
     clashes(found, reports, inventories)
     return reports

@@ -139,14 +139,15 @@ def check_cuda_support(plan: BuildPlan, explicit: bool) -> None:
     plan.skipped.update(skipped)
 
 
-def detect_toolchains(selected: list[Framework], explicit: bool
+def detect_toolchains(selected: list[Framework], explicit: bool, release: Release
                       ) -> tuple[dict[str, Toolchain], dict[str, str]]:
-    """Probe every framework at once (each probe may be a child process importing it).
+    """Probe every framework at once (each probe may be a child process importing it), for
+    the release (which of several SDK versions fits it).
 
     A framework whose toolchain is missing is skipped, loudly, when it was only listed in the
     recipe; when asked for with --framework it is an error. Returns (found, skipped)."""
     with ThreadPoolExecutor(max_workers=max(1, len(selected))) as pool:
-        futures = {fw.name: pool.submit(fw.detect) for fw in selected}
+        futures = {fw.name: pool.submit(fw.detect, release) for fw in selected}
     found, skipped, problems = {}, {}, []
     for name, future in futures.items():
         exc = future.exception()
@@ -372,7 +373,7 @@ def build(recipe: LoadedRecipe, release: Release, framework_names: list[str] | N
     # a bad --compiler-launcher is the user's to fix whatever this machine has installed
     plan.launcher = launcher_mod.resolve(compiler_launcher, recipe.model.build.compiler_launcher)
     with log.step(f"toolchains for release {release.id}"):
-        toolchains, plan.skipped = detect_toolchains(selected, explicit=bool(framework_names))
+        toolchains, plan.skipped = detect_toolchains(selected, bool(framework_names), release)
         selected = [fw for fw in selected if fw.name in toolchains]
         problems: list[OpforgeError] = []
         for fw in selected:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__, log
@@ -390,10 +392,9 @@ def cmd_build(args) -> int:
 def cmd_check(args) -> int:
     from . import audit, releases
 
-    release = None
-    if args.release:
-        release = releases.resolve(args.release, releases.load_matrix(args.releases_file))
-    reports = audit.check(args.paths, release, load=args.load)
+    matrix = releases.load_matrix(args.releases_file)
+    release = releases.resolve(args.release, matrix) if args.release else None
+    reports = audit.check(args.paths, release, load=args.load, matrix=matrix)
     if args.json:
         _print_json({"ok": all(not r.errors for r in reports),
                      "libraries": [r.to_json() for r in reports]})
@@ -446,7 +447,8 @@ def cmd_package(args) -> int:
     for model in plan.models:
         ops = ", ".join(model.uses) or (f"not read ({model.unread})" if model.unread
                                         else "no custom ops")
-        how = model.loading if model.libraries else "-"
+        how = (model.loading if model.libraries else
+               f"by {', '.join(model.other_packages)}" if model.other_packages else "-")
         print(f"{model.name:<20} {model.backend:<12} {how:<45} {ops}")
     if plan.base_image is None and args.base_image != "none":
         log.warn("no Dockerfile: release local has no tritonserver image; give --base-image")
@@ -568,6 +570,15 @@ COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "t
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
 
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C: the children run in sessions of their own (so that a timeout can kill each
+    with its whole group), out of the terminal's reach; hand it on to them, then stop."""
+    from . import proc
+
+    proc.interrupt_children()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -575,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     log.set_quiet(args.quiet)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     try:
         return COMMANDS[args.command](args)
     except (OpforgeError, LoadRefused) as caught:
@@ -593,3 +606,6 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)

@@ -24,36 +24,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import frameworks, runtime
+from . import frameworks, proc, runtime
 from .files import write_atomic
 
 TIMEOUT_S = 180
+_ANSWER = "opforge-inventory: "  # heads the child's one line of JSON, amid the library's output
 
 # Runs in the child: argv = framework, library, manifest path. Prints one JSON object.
 _CHILD = r'''
 import json, sys
 framework, library, manifest_path = sys.argv[1:4]
+from opforge.inventory import _ANSWER
 from opforge import runtime
 manifest = runtime.read_manifest(manifest_path)
 try:
     running = runtime.check_framework(manifest)
 except runtime.LoadRefused as exc:
-    print(json.dumps({"skipped": str(exc)})); sys.exit(0)
+    print(_ANSWER + json.dumps({"skipped": str(exc)})); sys.exit(0)
 except ImportError as exc:
-    print(json.dumps({"skipped": f"{manifest['framework']['title']} is not importable here ({exc})"}))
+    print(_ANSWER + json.dumps({"skipped": f"{manifest['framework']['title']} is not importable here ({exc})"}))
     sys.exit(0)
 from opforge.inventory import CHILD_TAKERS
 declared = [op["identity"] for op in manifest.get("ops", [])]
 try:
     ops, builtin = CHILD_TAKERS[framework](library, declared)
 except Exception as exc:  # the framework refused the library: that is the finding
-    print(json.dumps({"error": f"{type(exc).__name__}: {exc}".strip()})); sys.exit(0)
-print(json.dumps({"ops": ops, "builtin_clashes": builtin,
+    print(_ANSWER + json.dumps({"error": f"{type(exc).__name__}: {exc}".strip()})); sys.exit(0)
+print(_ANSWER + json.dumps({"ops": ops, "builtin_clashes": builtin,
                   "loaded_with": f"{manifest['framework']['title']} {running['version']}"}))
 '''
 
@@ -104,22 +105,22 @@ def take(library: Path, manifest_path: Path, use_cache: bool = True) -> Inventor
             return Inventory.from_json(framework, json.loads(cached.read_text("utf-8")))
         except ValueError:
             pass
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _opforge_path()}
     try:
-        result = subprocess.run([sys.executable, "-c", _CHILD, framework, str(library),
-                                 str(manifest_path)], capture_output=True, text=True,
-                                env=env, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+        result = proc.run([sys.executable, "-c", _CHILD, framework, str(library),
+                           str(manifest_path)], timeout=TIMEOUT_S, echo=False,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _opforge_path()})
+    except proc.TimedOut:
         return Inventory(framework, error=f"loading {library.name} did not finish in "
                          f"{TIMEOUT_S} s (a static initializer that hangs?)")
-    last = (result.stdout.strip().splitlines() or [""])[-1]
-    if result.returncode != 0 or not last.startswith("{"):
+    lines = result.output.strip().splitlines()
+    answer = next((ln[len(_ANSWER):] for ln in reversed(lines) if ln.startswith(_ANSWER)), "")
+    if result.returncode != 0 or not answer:
         why = (f"killed by signal {-result.returncode}" if result.returncode < 0
                else f"exit status {result.returncode}")
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        tail = " | ".join(lines[-3:])
         return Inventory(framework, error=f"loading {library.name} crashed the process "
                          f"({why}){': ' + tail if tail else ''}")
-    inventory = Inventory.from_json(framework, json.loads(last))
+    inventory = Inventory.from_json(framework, json.loads(answer))
     if cached is not None and inventory.loaded:
         write_atomic(cached, json.dumps(inventory.to_json()))
     return inventory

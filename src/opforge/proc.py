@@ -6,13 +6,19 @@ environment explicitly, and either captures output or streams it line by line to
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
+import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +37,24 @@ def format_command(args: Sequence[str | os.PathLike]) -> str:
     return shlex.join(str(a) for a in args)
 
 
+_TAIL_LINES = 15  # of a command's output, in the error when it timed out
+# The children running now, each the leader of its own process group (a session of its
+# own), so that an interrupt of opforge can reach them: a terminal's Ctrl-C does not.
+_running: set[int] = set()
+_running_lock = threading.Lock()
+
+
+class TimedOut(ToolchainError):
+    """A command ran past its timeout; its process group was killed. `output` is what it
+    printed until then (its last lines are the error's details)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        tail = [ln for ln in output.splitlines() if ln.strip()][-_TAIL_LINES:]
+        super().__init__(message, details=(["its last output:", *tail] if tail else
+                                           ["it printed nothing"]))
+        self.output = output
+
+
 def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
         env: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None,
         timeout: float | None = None, echo: bool = True) -> Result:
@@ -38,35 +62,92 @@ def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
 
     `env` entries are added to (not substituted for) the current environment.
     With `on_line`, each output line is handed over as it arrives (for progress).
+    `timeout` bounds the whole run, reading its output included: past it, the command's
+    whole process group (its own children too) is killed and `TimedOut` raised.
     """
     argv = [str(a) for a in args]
     if echo:
         log.detail(log.style("$ " + format_command(argv), "dim"))
     full_env = {**os.environ, **env} if env else None
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                errors="replace")
+        with _running_lock:  # started and registered at once: an interrupt sees it or not
+            # its own session: its children can be killed with it, as one group
+            child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+            _running.add(child.pid)
     except FileNotFoundError as exc:
         raise ToolchainError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
     lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in _read_lines(child, deadline):
             lines.append(line)
             if on_line is not None:
                 on_line(line.rstrip("\n"))
-        returncode = proc.wait(timeout=timeout)
+        returncode = child.wait(timeout=_left(deadline))
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise ToolchainError(f"{argv[0]} did not finish within {timeout:.0f}s: "
-                             f"{format_command(argv)}") from None
+        _kill_group(child)
+        raise TimedOut(f"{argv[0]} did not finish within {timeout:g}s and was killed, with "
+                       f"its child processes: {format_command(argv)}", "".join(lines)) from None
     except BaseException:
-        proc.kill()
-        proc.wait()
+        _kill_group(child)
         raise
+    finally:
+        assert child.stdout is not None
+        child.stdout.close()
+        with _running_lock:
+            _running.discard(child.pid)
     return Result(argv, returncode, "".join(lines))
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _read_lines(child: subprocess.Popen, deadline: float | None) -> Iterator[str]:
+    """The child's output lines as they arrive (universal newlines, undecodable bytes
+    replaced); subprocess.TimeoutExpired when the deadline passes first."""
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    decoder = io.IncrementalNewlineDecoder(
+        codecs.getincrementaldecoder("utf-8")(errors="replace"), translate=True)
+    pending = ""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            left = _left(deadline)  # checked first: a child that never stops printing
+            if left == 0.0 or not selector.select(left):
+                raise subprocess.TimeoutExpired(child.args, 0)
+            chunk = os.read(fd, 65536)
+            pending += decoder.decode(chunk, final=not chunk)
+            *complete, pending = pending.split("\n")
+            yield from (line + "\n" for line in complete)
+            if not chunk:
+                if pending:
+                    yield pending
+                return
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """Kill the child's process group (it leads it: start_new_session), then reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the whole group is gone already
+        pass
+    child.wait()
+
+
+def interrupt_children() -> None:
+    """Hand an interrupt on to every running child's process group, as a terminal's Ctrl-C
+    would if they shared opforge's (called from the SIGINT handler of the command line)."""
+    with _running_lock:
+        groups = list(_running)
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
 
 def output_lines(args: Sequence[str | os.PathLike]) -> list[str]:

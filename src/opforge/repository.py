@@ -82,6 +82,7 @@ class Model:
     uses: dict[str, str] = field(default_factory=dict)  # op identity -> where it was seen
     unread: str = ""  # why the files could not be read for ops ("" when they were)
     libraries: list[Library] = field(default_factory=list)
+    other_packages: list[str] = field(default_factory=list)  # packages in the repository it uses
 
     @property
     def loading(self) -> str:
@@ -127,7 +128,8 @@ class Plan:
                               for lib in self.libraries},
                 "models": {m.name: {"backend": m.backend, "ops": m.uses,
                                     "libraries": [lib.stored_name for lib in m.libraries],
-                                    "loaded_by": m.loading if m.libraries else None}
+                                    "loaded_by": m.loading if m.libraries else None,
+                                    "other_packages": m.other_packages}
                            for m in self.models}}
 
 
@@ -341,6 +343,12 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                 ", ".join(model.uses) or (f"not read: {model.unread}" if model.unread
                                           else "no custom ops")))
     libraries = built_libraries(recipe, release, out_dir)
+    # the other packages already in the repository, before matching: their models' ops are
+    # theirs, not missing from this recipe
+    index = read_index(repository)
+    others = {name: entry for name, entry in index.get("packages", {}).items()
+              if name != recipe.package.name}
+    theirs = _packaged_ops(others)
     by_name = {m.name: m for m in models}
     problems = []
     for i, use in enumerate(recipe.model.models):
@@ -356,7 +364,11 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
             problems.append(f"model {model.name}: a TensorFlow model, but release {release.id} "
                             f"no longer ships the TensorFlow backend")
             continue
-        missing = [op for op in model.uses if lib is None or op not in lib.identities]
+        ours = [op for op in model.uses if lib is not None and op in lib.identities]
+        model.other_packages = sorted({theirs[model.backend, op] for op in model.uses
+                                       if op not in ours and (model.backend, op) in theirs})
+        missing = [op for op in model.uses
+                   if op not in ours and (model.backend, op) not in theirs]
         for op in missing:
             where = model.uses[op]
             have = (f"the {model.backend} library of {recipe.package.name} ({lib.source}) "
@@ -364,9 +376,12 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                     f"{recipe.package.name} has no {model.backend} library built for release "
                     f"{release.id} under {out_dir / release.id} (opforge build {recipe.path} "
                     f"--release {release.id})")
+            if others:
+                have += (f"; nor does a package already in the repository "
+                         f"({', '.join(sorted(others))})")
             problems.append(f"model {model.name} uses {op} ({where}), which no library "
                             f"provides: {have}")
-        if not missing and lib is not None:
+        if ours and not missing:
             model.libraries.append(lib)
     if problems:
         raise UserError(f"cannot package {recipe.path} into {repository}", details=problems)
@@ -374,19 +389,17 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
     if not used:
         raise UserError(f"no model in {repository} uses an op of {recipe.path}",
                         details=[f"model {m.name} ({m.backend}): " +
-                                 (f"not read: {m.unread}" if m.unread else "no custom ops")
+                                 (f"ops of {', '.join(m.other_packages)}"
+                                  if m.other_packages else f"not read: {m.unread}"
+                                  if m.unread else "no custom ops")
                                  for m in models] +
                         ["list models whose files opforge cannot read in the recipe's "
                          "[[models]] (name, ops)"])
-    index = read_index(repository)
     mount = mount or index.get("mount") or str(repository)
-    if index.get("mount") and index["mount"] != mount and any(
-            name != recipe.package.name for name in index.get("packages", {})):
+    if index.get("mount") and index["mount"] != mount and others:
         raise UserError(f"--mount {mount}: {repository} already holds packages for "
                         f"{index['mount']} ({', '.join(index['packages'])}); package every "
                         f"recipe for the same path")
-    others = {name: entry for name, entry in index.get("packages", {}).items()
-              if name != recipe.package.name}
     clashes = []
     for lib in used.values():
         for name, entry in others.items():
@@ -411,6 +424,12 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
         base_image = f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
     return Plan(recipe, release, repository, mount, models, list(used.values()), base_image,
                 others)
+
+
+def _packaged_ops(others: dict) -> dict[tuple[str, str], str]:
+    """(framework, op identity) -> the package already in the repository that provides it."""
+    return {(info["framework"], op): name for name, entry in others.items()
+            for info in entry["libraries"].values() for op in info["ops"]}
 
 
 def read_index(repository: Path) -> dict:

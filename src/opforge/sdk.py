@@ -96,7 +96,12 @@ def _ort_location(root: Path, how: str) -> SdkLocation | None:
     return SdkLocation("onnxruntime", root, include, version, api, how)
 
 
-def find_onnxruntime() -> SdkLocation | SdkMissing:
+def find_onnxruntime(runtime: str | None = None, whose: str = ""
+                     ) -> SdkLocation | SdkMissing:
+    """The ONNX Runtime headers to build with. `runtime` is the ONNX Runtime the library will
+    run in (`whose`: e.g. "release 24.09"): of several cached versions, the newest no newer
+    than it (the at-least rule: the loader accepts any runtime at least as new as the
+    headers); without it, the newest."""
     missing = SdkMissing("onnxruntime")
     env = catalogue()["onnxruntime"]["env"]
     if os.environ.get(env):
@@ -110,13 +115,48 @@ def find_onnxruntime() -> SdkLocation | SdkMissing:
         if found:
             return found
     missing.tried.append(", ".join(WELL_KNOWN["onnxruntime"]))
-    cached = sorted(cache_root().glob("onnxruntime-*"), reverse=True) if cache_root().is_dir() else []
-    for root in cached:
-        found = _ort_location(root, "opforge cache")
-        if found:
-            return found
+    cached = _cached_onnxruntime()
+    if cached:
+        return _choose(cached, runtime, whose)
     missing.tried.append(f"the opforge cache {cache_root()}")
     return missing
+
+
+def _cached_onnxruntime() -> list[SdkLocation]:
+    """Every ONNX Runtime in the cache, newest first (by version, not by folder name)."""
+    from packaging.version import InvalidVersion, Version
+
+    def version_of(found: SdkLocation) -> Version:
+        try:
+            return Version(found.version)
+        except InvalidVersion:
+            return Version("0")
+
+    roots = sorted(cache_root().glob("onnxruntime-*")) if cache_root().is_dir() else []
+    found = [_ort_location(root, "opforge cache") for root in roots if root.is_dir()]
+    return sorted((f for f in found if f is not None), key=version_of, reverse=True)
+
+
+def _choose(cached: list[SdkLocation], runtime: str | None, whose: str) -> SdkLocation:
+    """The newest cached version whose headers `runtime` accepts, saying why when there
+    was a choice; the newest when none fits (the version check then refuses it, by name)."""
+    from .frameworks import version_not_newer
+
+    if runtime is None:
+        chosen, why = cached[0], "the newest"
+    else:
+        fits = [c for c in cached if version_not_newer(c.version, runtime)]
+        target = f"ONNX Runtime {runtime}" + (f" of {whose}" if whose else "")
+        if not fits:
+            log.warn(f"no cached ONNX Runtime headers are as old as {target} needs (cached: "
+                     f"{', '.join(c.version for c in cached)}); `opforge sdk fetch onnxruntime "
+                     f"{runtime}` gets them")
+            return cached[0]
+        chosen, why = fits[0], f"the newest no newer than {target}"
+    if len(cached) > 1:
+        log.detail(f"ONNX Runtime headers {chosen.version} from the opforge cache: {why} "
+                   f"(cached: {', '.join(c.version for c in cached)})")
+    return chosen
 
 
 # --- TensorRT ------------------------------------------------------------------------

@@ -121,11 +121,17 @@ def judge(row: dict, op: dict, vector: dict, binding: dict, got: dict | None = N
         return row
     if vector["error"] is not None:
         row["error"] = f"expected an error containing {vector['error']!r}, but the op succeeded"
-    for t in op["outputs"]:
-        if t["name"] in vector["expect"] and t["name"] in got:
-            row["outputs"][t["name"]] = compare(
-                got[t["name"]], vector["expect"][t["name"]], binding.get(t["dtype"], t["dtype"]),
-                vector["atol"], vector["rtol"])
+    dtypes = {t["name"]: binding.get(t["dtype"], t["dtype"]) for t in op["outputs"]}
+    for name, expected in vector["expect"].items():
+        if name not in got:  # expected but absent is a failure, never a pass by omission
+            row["outputs"][name] = {"ok": False, "max_error": None, "why": (
+                f"not returned (it returned {', '.join(sorted(got)) or 'no output'})")}
+        else:
+            row["outputs"][name] = compare(got[name], expected, dtypes[name], vector["atol"],
+                                           vector["rtol"])
+    if not row["outputs"] and "error" not in row:
+        row["error"] = ("nothing to compare: the vector expects no output of "
+                        f"{op['name']} ({', '.join(t['name'] for t in op['outputs'])})")
     return row
 
 
@@ -228,14 +234,23 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
         log.progress(name, f"{row['op']} {row['vector']} "
                            f"{','.join(row['types'].values())}: {'ok' if row['ok'] else 'FAIL'}")
 
-    result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder), str(spec_file),
-                       device],
-                      on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
-                      env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        result = proc.run([sys.executable, "-m", "opforge.vectors", str(folder),
+                           str(spec_file), device],
+                          on_line=on_line, timeout=CHILD_TIMEOUT_S, echo=False,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    except proc.TimedOut as exc:  # a hung op: the other frameworks' results still count
+        report.fatal.append(f"{name}: the test process did not finish within "
+                            f"{CHILD_TIMEOUT_S} s and was killed: " + _tail(exc.output))
+        return
     if result.returncode != 0:
-        tail = [ln for ln in result.output.splitlines() if not ln.startswith("{")][-10:]
         report.fatal.append(f"{name}: the test process exited with {result.returncode}: "
-                            + " | ".join(tail))
+                            + _tail(result.output))
+
+
+def _tail(output: str) -> str:
+    """The child's last lines other than its JSON rows, as one line."""
+    return " | ".join([ln for ln in output.splitlines() if not ln.startswith("{")][-10:])
 
 
 def untestable(manifest: dict, device: str) -> str | None:

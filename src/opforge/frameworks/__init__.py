@@ -85,8 +85,9 @@ class Framework(Protocol):
     requires_cuda: bool  # GPU-only framework (TensorRT): every op needs a CUDA kernel
     untestable: str  # why `opforge test` cannot run this framework's vectors ("" when it can)
 
-    def detect(self) -> Toolchain:
-        """What this environment offers to build against; ToolchainError when nothing."""
+    def detect(self, release: Release | None = None) -> Toolchain:
+        """What this environment offers to build against (for `release`, where there is a
+        choice: SDK versions); ToolchainError when nothing."""
 
     def check_release(self, release: Release) -> None:
         """Raise ReleaseError when the release cannot carry this framework at all."""
@@ -119,7 +120,7 @@ class WheelFramework:
     untestable = ""
     probe: str  # Python source printing a Toolchain as JSON
 
-    def detect(self) -> Toolchain:
+    def detect(self, release: Release | None = None) -> Toolchain:
         return probe_installed(self, self.probe)  # type: ignore[arg-type]
 
     def check_release(self, release: Release) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import sdk
 from ..errors import ToolchainError
-from . import CudaSupport, Toolchain
+from . import CudaSupport, Toolchain, installed_distribution
 
 
 class OnnxRuntime:
@@ -27,12 +27,25 @@ class OnnxRuntime:
     requires_cuda = False
     untestable = ""
 
-    def detect(self) -> Toolchain:
-        found = sdk.find_onnxruntime()
+    def detect(self, release=None) -> Toolchain:
+        runtime, whose = self._runtime(release)
+        found = sdk.find_onnxruntime(runtime, whose)
         if isinstance(found, sdk.SdkMissing):
-            raise ToolchainError(sdk.missing_message(found, "VERSION"))
+            raise ToolchainError(sdk.missing_message(found, runtime or "VERSION"))
         return Toolchain("onnxruntime", found.version, str(found.root), [str(found.include_dir)],
                          [], [], 17, 1, {"api_version": found.api_version, "found_by": found.how})
+
+    def _runtime(self, release) -> tuple[str | None, str]:
+        """The ONNX Runtime the library will run in, and whose it is: the release's pin, or
+        for release local the installed one (where the test vectors run)."""
+        if release is None:
+            return None, ""
+        if release.is_local:
+            dist = installed_distribution(self)
+            return (dist.version, f"this environment ({dist.metadata['Name']})") if dist \
+                else (None, "")
+        pin = release.pin(self.pin_key)
+        return (pin.value, f"release {release.id}") if pin.known else (None, "")
 
     def check_release(self, release) -> None:
         return None

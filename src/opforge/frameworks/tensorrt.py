@@ -51,7 +51,7 @@ class TensorRT:
     untestable = ("TensorRT plugins run inside a TensorRT engine on a GPU; opforge test does "
                   "not build engines yet (use trtexec --dynamicPlugins with the library)")
 
-    def detect(self) -> Toolchain:
+    def detect(self, release=None) -> Toolchain:
         found = sdk.find_tensorrt()
         if isinstance(found, sdk.SdkMissing):
             raise ToolchainError(sdk.missing_message(found, None))
