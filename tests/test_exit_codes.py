@@ -37,7 +37,7 @@ def error_classes() -> list[type[errors.OpforgeError]]:
 
 def test_docs_table_matches_the_error_classes():
     codes = documented_codes()
-    assert set(codes) == {c.exit_code for c in error_classes()} | {0, 130}
+    assert set(codes) == {c.exit_code for c in error_classes()} | {0, 130, 143}
     for cls in error_classes():
         assert f"`{cls.kind}`" in codes[cls.exit_code], cls
     kinds = CLI_SCHEMA["$defs"]["error"]["properties"]["error"]["properties"]["kind"]["enum"]
@@ -157,7 +157,7 @@ def no_server_at_the_url(request, tmp_path):
                    f"127.0.0.1:{free_port()}", "--json")
 
 
-def interrupted_while_testing(request, tmp_path):
+def interrupted_while_testing(request, tmp_path, sig=signal.SIGINT):
     """SIGINT (a terminal's Ctrl-C) once the test vectors run: opforge hands it on to its
     children and exits 130."""
     built = request.getfixturevalue("built_example")
@@ -170,11 +170,17 @@ def interrupted_while_testing(request, tmp_path):
     for line in child.stderr:
         seen.append(line)
         if line.startswith("==> test vectors"):
-            child.send_signal(signal.SIGINT)
+            child.send_signal(sig)
             break
     stdout, rest = child.communicate(timeout=300)
     return subprocess.CompletedProcess(child.args, child.returncode, stdout,
                                        "".join(seen) + rest)
+
+
+def terminated_while_testing(request, tmp_path):
+    """SIGTERM (a CI runner cancelling the job) once the test vectors run: handed on to the
+    children as well, exit 143."""
+    return interrupted_while_testing(request, tmp_path, signal.SIGTERM)
 
 
 EXITS = {
@@ -188,6 +194,7 @@ EXITS = {
     8: library_without_its_entry_point,
     9: no_server_at_the_url,
     130: interrupted_while_testing,
+    143: terminated_while_testing,
 }
 
 

@@ -29,7 +29,7 @@ typical use:
 exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
 the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused,
 8 `opforge check` (or the audit after a build) found errors, 9 tritonserver did not come up
-or cannot be reached, 130 interrupted
+or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 """
 
 
@@ -570,13 +570,18 @@ COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "t
             "doctor": cmd_doctor, "sdk": cmd_sdk}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: a CI runner cancelling the job, a container stopping."""
+
+
 def _interrupted(signum, frame) -> None:
-    """Ctrl-C: the children run in sessions of their own (so that a timeout can kill each
-    with its whole group), out of the terminal's reach; hand it on to them, then stop."""
+    """Ctrl-C or SIGTERM: the children run in sessions of their own (so that a timeout can
+    kill each with its whole group), out of the terminal's and the runner's reach; hand the
+    signal on to them, then stop."""
     from . import proc
 
-    proc.interrupt_children()
-    raise KeyboardInterrupt
+    proc.interrupt_children(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -587,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log.set_quiet(args.quiet)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
+    previous = {sig: signal.signal(sig, _interrupted)
+                for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return COMMANDS[args.command](args)
     except (OpforgeError, LoadRefused) as caught:
@@ -598,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
             _print_json({"error": exc.to_json()})
         log.error(exc.message, exc.details)
         return exc.exit_code
+    except Terminated:
+        log.error("terminated (SIGTERM)")
+        return 143
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
@@ -607,5 +616,5 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

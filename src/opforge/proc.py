@@ -138,14 +138,15 @@ def _kill_group(child: subprocess.Popen) -> None:
     child.wait()
 
 
-def interrupt_children() -> None:
-    """Hand an interrupt on to every running child's process group, as a terminal's Ctrl-C
-    would if they shared opforge's (called from the SIGINT handler of the command line)."""
+def interrupt_children(signum: int = signal.SIGINT) -> None:
+    """Hand a signal on to every running child's process group, as a terminal's Ctrl-C (or
+    a runner's SIGTERM to the group) would if they shared opforge's (called from the signal
+    handler of the command line)."""
     with _running_lock:
         groups = list(_running)
     for group in groups:
         try:
-            os.killpg(group, signal.SIGINT)
+            os.killpg(group, signum)
         except ProcessLookupError:
             pass
 
