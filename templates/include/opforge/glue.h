@@ -63,5 +63,17 @@ inline bool dim(Context& ctx, const char* op, const char* name, const ConstTenso
   return true;
 }
 
+// Float attributes reach kernels as a double holding a float32 value in every framework:
+// ONNX and TensorFlow attributes are float32, so the frameworks that hand over a double
+// (PyTorch's `float`, TensorRT's FLOAT64 plugin fields) are rounded to float32 first. A
+// kernel then computes the same result from `alpha=0.1` wherever it runs.
+inline double float_attr(double value) { return static_cast<double>(static_cast<float>(value)); }
+
+inline std::vector<double> float_attrs(const double* values, size_t n) {
+  std::vector<double> out(values, values + n);
+  for (double& v : out) v = float_attr(v);
+  return out;
+}
+
 }  // namespace glue
 }  // namespace opforge
