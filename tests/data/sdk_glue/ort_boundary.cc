@@ -26,6 +26,12 @@ struct OrtStatus {
 
 namespace {
 
+#if ORT_API_VERSION >= 16
+using OpTable = OrtCustomOp;
+#else
+using OpTable = CustomOpFields;  // the glue's OrtCustomOp with the fields API 16 appended
+#endif
+
 OrtApi g_fake{};
 std::string g_running_version;
 std::vector<const OrtCustomOp*> g_registered;
@@ -77,7 +83,7 @@ void install_fake_api() {
 
 // Calls the create callback ONNX Runtime would call for `op`, as ONNX Runtime decides it:
 // CreateKernelV2 from OrtCustomOp version 16 on, else CreateKernel.
-void create(const CustomOpFields* op) {
+void create(const OpTable* op) {
   int info_storage = 0;
   const auto* info = reinterpret_cast<const OrtKernelInfo*>(&info_storage);
   void* kernel = nullptr;
@@ -119,7 +125,7 @@ int main(int argc, char** argv) {
     std::printf("RegisterCustomOps failed: %s\n", status->message.c_str());
     return 1;
   }
-  const auto* op = static_cast<const CustomOpFields*>(g_registered.at(0));
+  const auto* op = static_cast<const OpTable*>(g_registered.at(0));
   std::printf("version %u\n", op->version);
   create(op);
   return 0;
