@@ -298,7 +298,7 @@ def test_onnxruntime_recipe_builds_and_passes_its_vectors(ort_sdk, name):
     report = json_of(tested)
     rows = [r for r in report.get("results", []) if r["framework"] == "onnxruntime"]
     failed = [f"{r['vector']}: {r.get('why', '')}" for r in rows if not r["ok"]]
-    settle(ort_sdk.label, name, tested.returncode == 0 and rows and not failed,
+    settle(ort_sdk.label, name, tested.returncode == 0 and bool(rows) and not failed,
            f"built; vectors {len(rows) - len(failed)} passed, {len(failed)} failed in "
            f"onnxruntime {ort_sdk.runtime}", "\n".join(failed) + tested.stderr[-4000:])
 
@@ -482,18 +482,38 @@ def test_tensorrt_plugins_compile_and_link(trt_sdk, name):
            f"DT_NEEDED {needed}")
 
 
+def cuda_include() -> Path:
+    """The CUDA toolkit's headers (cuda_runtime_api.h, which TensorRT's headers include)."""
+    for candidate in (NVCC.root / "include", *sorted(NVCC.root.glob("targets/*/include"))):
+        if (candidate / "cuda_runtime_api.h").is_file():
+            return candidate
+    return NVCC.root / "include"
+
+
+def tsan_missing(tmp_path: Path) -> str:
+    """Why the C++ compiler cannot build a ThreadSanitizer program here ("" when it can)."""
+    source = tmp_path / "tsan_probe.cc"
+    source.write_text("int main() { return 0; }\n")
+    probe = run([CXX, "-fsanitize=thread", str(source), "-o", str(tmp_path / "tsan_probe")])
+    return "" if probe.returncode == 0 else (
+        f"{CXX} cannot build with -fsanitize=thread (is libtsan installed?): "
+        f"{probe.stderr.strip().splitlines()[-1:]}")
+
+
 def test_tensorrt_plugin_runs_on_the_host(trt_sdk, tmp_path):
     """The rich plugin created and enqueued on the host, its kernel replaced by one that
     records its attributes: float attributes arrive as float32 values from FLOAT64 and FLOAT32
     fields alike; setLoggerFinder racing with error reports is race-free under TSAN."""
     if CXX is None:
         skip(trt_sdk.label, "host run", "no C++ compiler (set CXX or install g++)")
+    if why := tsan_missing(tmp_path):
+        skip(trt_sdk.label, "host run", why)
     trt_build(trt_sdk, "rich")
     gen = trt_sdk.work / "rich" / "build" / "local" / "gen"
     program = tmp_path / "trt_host"
     compiled = run([CXX, "-std=c++17", "-fsanitize=thread", "-g", "-O1", "-pthread",
                     "-I", str(gen / "include"), "-isystem", str(trt_sdk.root / "include"),
-                    "-isystem", str(NVCC.root / "include"), "-include",
+                    "-isystem", str(cuda_include()), "-include",
                     str(gen / "tensorrt" / "glue.cc"), str(HARNESS / "trt_host.cc"),
                     "-o", str(program)])
     settle(trt_sdk.label, "host run", compiled.returncode == 0,
