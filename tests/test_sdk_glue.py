@@ -17,7 +17,8 @@ onnxruntime <version> --url ... --sha256 ...` into a private OPFORGE_CACHE_DIR, 
 builds find it. Every recipe here that builds for onnxruntime is built and its vectors run
 (`opforge test`) in the installed onnxruntime, which may be newer than the headers (the
 at-least rule). The rich op's failures are checked at the C boundary: statuses, never an
-exception into ONNX Runtime (tests/data/sdk_glue/ort_boundary.cc).
+exception into ONNX Runtime (tests/data/sdk_glue/ort_boundary.cc); its CUDA execution-provider
+glue is compiled and linked (nvcc, no GPU).
 
 For each TensorRT root: the same recipes' plugin libraries are compiled and linked
 (`opforge build --framework tensorrt --compile-only`: nvcc, no GPU), and the rich plugin is run
@@ -394,6 +395,19 @@ def test_onnxruntime_glue_throws_nothing_across_the_c_boundary(ort_sdk, tmp_path
            "create throwing inside the glue: " + "; ".join(seen), "\n".join(problems))
 
 
+def test_onnxruntime_cuda_glue_compiles(ort_sdk):
+    """The rich op's CUDA execution-provider glue, compiled and linked (nvcc, no GPU)."""
+    if NVCC is None:
+        skip(ort_sdk.label, "cuda", "nvcc not found (install the CUDA toolkit or set CUDACXX)")
+    recipe = copy_recipe(RECIPES["rich"], ort_sdk.work / "rich-cuda",
+                         lambda text: with_cuda(text, "onnxruntime"))
+    library, stderr = compile_only(recipe, "onnxruntime", ort_sdk.env)
+    exports = exports_and_needs(library)[0] if library else set()
+    settle(ort_sdk.label, "cuda", exports == {"RegisterCustomOps"},
+           f"CUDA glue compiled and linked ({library.name if library else 'no library'}; "
+           f"exports {', '.join(sorted(exports)) or 'nothing'})", stderr)
+
+
 # --- TensorRT ---------------------------------------------------------------------------
 
 
@@ -430,13 +444,13 @@ def trt_sdk(request, tmp_path_factory) -> TrtSdk:
                   tmp_path_factory.mktemp(f"trt-{version}"))
 
 
-def for_tensorrt(text: str) -> str:
-    """A recipe's text building for TensorRT: tensorrt among its frameworks and, where it has
-    kernel ops, cuda among its devices and each op's CUDA kernel (kernels/<name>.cu beside
-    its cpu one)."""
+def with_cuda(text: str, framework: str) -> str:
+    """A recipe's text building for `framework` on CUDA: the framework among its frameworks
+    and, where it has kernel ops, cuda among its devices and each op's CUDA kernel
+    (kernels/<name>.cu beside its cpu one)."""
     text = re.sub(r'^frameworks = \[(.*?)\]',
-                  lambda m: m[0] if '"tensorrt"' in m[1] else
-                  f'frameworks = [{m[1]}, "tensorrt"]', text, count=1, flags=re.M)
+                  lambda m: m[0] if f'"{framework}"' in m[1] else
+                  f'frameworks = [{m[1]}, "{framework}"]', text, count=1, flags=re.M)
     if "[[ops]]" not in text:
         return text
     if re.search(r"^devices = ", text, re.M):
@@ -448,6 +462,27 @@ def for_tensorrt(text: str) -> str:
                   r'cpu = "kernels/\1.cc"\ncuda = "kernels/\1.cu"', text, flags=re.M)
 
 
+def compile_only(recipe: Path, framework: str, env: dict[str, str]) -> tuple[Path | None, str]:
+    """`opforge build --framework F --compile-only --cuda-arch 80`: (the library, or None, and
+    the build's stderr)."""
+    built = opforge("build", str(recipe), "--release", "local", "--framework", framework,
+                    "--compile-only", "--cuda-arch", "80", "--json", env=env)
+    artifacts = json_of(built).get("artifacts", [])
+    ok = built.returncode == 0 and len(artifacts) == 1
+    return (Path(artifacts[0]["library"]) if ok else None), built.stderr[-4000:]
+
+
+def exports_and_needs(library: Path) -> tuple[set[str], list[str]]:
+    """A library's exported symbols and DT_NEEDED entries."""
+    with library.open("rb") as fh:
+        elf = ELFFile(fh)
+        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags()
+                  if t.entry.d_tag == "DT_NEEDED"]
+        exports = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()
+                   if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"}
+    return exports, needed
+
+
 def trt_build(trt: TrtSdk, name: str) -> Path:
     """`opforge build --framework tensorrt --compile-only --cuda-arch 80` of a copy of
     RECIPES[name] (once per SDK); the library."""
@@ -455,25 +490,18 @@ def trt_build(trt: TrtSdk, name: str) -> Path:
         return trt.built[name]
     folder = trt.work / name
     if not (folder / "recipe.toml").is_file():
-        copy_recipe(RECIPES[name], folder, for_tensorrt)
-    built = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--framework",
-                    "tensorrt", "--compile-only", "--cuda-arch", "80", "--json", env=trt.env)
-    artifacts = json_of(built).get("artifacts", [])
-    if built.returncode != 0 or len(artifacts) != 1:
-        settle(trt.label, name, False, "compile failed", built.stderr[-4000:])
-    trt.built[name] = Path(artifacts[0]["library"])
-    return trt.built[name]
+        copy_recipe(RECIPES[name], folder, lambda text: with_cuda(text, "tensorrt"))
+    library, stderr = compile_only(folder / "recipe.toml", "tensorrt", trt.env)
+    if library is None:
+        settle(trt.label, name, False, "compile failed", stderr)
+    trt.built[name] = library
+    return library
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_tensorrt_plugins_compile_and_link(trt_sdk, name):
     library = trt_build(trt_sdk, name)
-    with library.open("rb") as fh:
-        elf = ELFFile(fh)
-        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags()
-                  if t.entry.d_tag == "DT_NEEDED"]
-        exports = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()
-                   if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"}
+    exports, needed = exports_and_needs(library)
     nvinfer = f"libnvinfer.so.{trt_sdk.version.split('.')[0]}"
     entry_points = {"getCreators", "setLoggerFinder"}
     ok = nvinfer in needed and (name == "native" or exports == entry_points)
