@@ -42,6 +42,19 @@ needs_tf = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not 
                               "(pip install 'opforge[tensorflow]')")
 
 
+# Sections printed after the run, under pytest's own summary, by tests that report more than
+# pass or fail (tests/test_sdk_glue.py: what each SDK header set built and ran): title -> a
+# function returning the lines.
+TERMINAL_SUMMARY: dict = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, lines in TERMINAL_SUMMARY.items():
+        terminalreporter.section(title)
+        for line in lines():
+            terminalreporter.write_line(line)
+
+
 CLI_SCHEMA = json.loads((ROOT / "docs" / "cli.schema.json").read_text("utf-8"))
 
 

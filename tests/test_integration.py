@@ -198,8 +198,8 @@ def test_every_attr_type_and_shape_rule_through_both_frameworks(built_rich):
     assert {(r["framework"], r["vector"], r["types"]["T"]) for r in report["results"]} == {
         (fw, v, t) for fw in frameworks for v, t in [
             ("defaults", "float32"), ("defaults", "float64"), ("attrs", "float64"),
-            ("kernel-error", "float32")]}
-    assert (report["passed"], report["failed"]) == (4 * len(frameworks), 0)
+            ("kernel-error", "float32"), ("float-attrs-are-float32", "float64")]}
+    assert (report["passed"], report["failed"]) == (5 * len(frameworks), 0)
 
 
 def test_a_vector_expecting_an_error_fails_when_the_op_succeeds(built_rich, tmp_path):

@@ -1,9 +1,13 @@
 // opforge kernel API: the framework-neutral view of tensors that kernels are written against.
 //
-// A kernel sees tensors through TensorView (data pointer, dtype, shape, strides in
-// elements) and reports failures through Context::fail(); it never throws or aborts. The
-// glue opforge generates for each framework turns a failure into that framework's error
-// (TORCH_CHECK, OP_REQUIRES, ...). Nothing here depends on a framework or on the C++
+// A kernel sees tensors through views (data pointer, dtype, shape, strides in elements):
+// inputs as ConstTensorView, which it can only read, outputs as TensorView, which it fills.
+// Attributes are PODs; a float attribute is a double holding a float32 value, the same
+// value in every framework (ONNX and TensorFlow store float attributes as float32, so
+// PyTorch's and TensorRT's doubles are rounded to float32 by the glue). A kernel reports
+// failures through Context::fail(); it never throws or aborts. The glue opforge generates
+// for each framework turns a failure into that framework's error (TORCH_CHECK,
+// OP_REQUIRES, an OrtStatus, ...). Nothing here depends on a framework or on the C++
 // library's ABI, so one compiled kernel serves every framework's glue.
 #pragma once
 
@@ -11,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 namespace opforge {
 
@@ -82,12 +87,29 @@ struct half {
   }
 };
 
-struct TensorView {
-  void* data = nullptr;
+namespace detail {
+
+// The fields and shape queries of a tensor view; Void is `void` for a view the kernel may
+// write through and `const void` for one it may only read.
+template <class Void>
+struct View {
+  Void* data = nullptr;
   DType dtype = DType::Float32;
   int32_t ndim = 0;
   int64_t shape[kMaxDims] = {};
   int64_t strides[kMaxDims] = {};  // in elements, not bytes
+
+  View() = default;
+  // A writable view converts to a read-only one (as T* converts to const T*), never back.
+  template <class Other, class = typename std::enable_if<
+                             std::is_const<Void>::value && !std::is_const<Other>::value>::type>
+  View(const View<Other>& other)  // NOLINT: implicit by design
+      : data(other.data), dtype(other.dtype), ndim(other.ndim) {
+    for (int32_t i = 0; i < kMaxDims; ++i) {
+      shape[i] = other.shape[i];
+      strides[i] = other.strides[i];
+    }
+  }
 
   int64_t numel() const {
     int64_t n = 1;
@@ -102,8 +124,14 @@ struct TensorView {
     }
     return true;
   }
-  template <class T> T* ptr() const { return static_cast<T*>(data); }
-  bool same_shape(const TensorView& other) const {
+  // T* for an output, const T* for an input: writing to an input does not compile.
+  template <class T>
+  typename std::conditional<std::is_const<Void>::value, const T, T>::type* ptr() const {
+    return static_cast<typename std::conditional<std::is_const<Void>::value, const T, T>::type*>(
+        data);
+  }
+  template <class Other>
+  bool same_shape(const View<Other>& other) const {
     if (ndim != other.ndim) return false;
     for (int32_t i = 0; i < ndim; ++i) {
       if (shape[i] != other.shape[i]) return false;
@@ -111,6 +139,14 @@ struct TensorView {
     return true;
   }
 };
+
+}  // namespace detail
+
+// An output tensor: the glue allocated it, the kernel fills it (ptr<T>() is T*).
+using TensorView = detail::View<void>;
+// An input tensor: the caller's memory, read-only to the kernel (ptr<T>() is const T*). An
+// input may alias a tensor the caller still uses, so writing to it would corrupt that.
+using ConstTensorView = detail::View<const void>;
 
 // Per-call context: the device and its stream (nullptr on CPU), and the error channel.
 struct Context {
