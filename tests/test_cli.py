@@ -62,6 +62,10 @@ def test_new_refuses_bad_names_and_existing_folders(tmp_path):
     assert result.returncode == 2 and "exists and is not empty" in result.stderr
     result = opforge("new", str(tmp_path / "9ops"))
     assert result.returncode == 2 and "--namespace" in result.stderr
+    # a namespace a framework keeps: refused here, not by the first build
+    result = opforge("new", str(tmp_path / "torch"))
+    assert result.returncode == 2 and "namespace 'torch'" in result.stderr, result.stderr
+    assert "--namespace" in result.stderr and not (tmp_path / "torch").exists()
     result = opforge("new", str(tmp_path / "my-ops"), "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["created"] == [str(tmp_path / "my-ops/recipe.toml"),

@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 
 import jinja2
 
-from . import shapes
+from . import frameworks, shapes
 from .cuda import ArchPlan
 from .errors import UserError
 from .files import write_atomic
@@ -143,7 +143,12 @@ def _refuse_raw(value):
 
 @cache
 def environment() -> jinja2.Environment:
+    # compiled templates are cached (keyed by each template's source checksum): compiling
+    # them is a fifth of a no-op build
+    cache = frameworks.cache_dir() / "jinja"
+    cache.mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
+                             bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache)),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True,
                              finalize=_refuse_raw)

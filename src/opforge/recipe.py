@@ -488,7 +488,9 @@ def _dims_problems(rule: shapes.ShapeRule) -> list[str]:
     return problems
 
 
-def _namespace_problem(namespace: str) -> str | None:
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` cannot be a recipe's namespace (a framework keeps it, or C++ does);
+    None when it can."""
     if namespace in CPP_KEYWORDS:
         return f"{namespace!r} is a C++ keyword, which the kernels' C++ namespace cannot be"
     from .frameworks.tensorflow import tf_op_name
@@ -754,7 +756,7 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
         problems += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
     package = data.get("package")
     namespace = package.get("namespace") if isinstance(package, dict) else None
-    if isinstance(namespace, str) and (why := _namespace_problem(namespace)):
+    if isinstance(namespace, str) and (why := namespace_problem(namespace)):
         problems.append((("package", "namespace"), why))
     devices = ["cpu"]
     target = data.get("target")

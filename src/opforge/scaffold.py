@@ -10,6 +10,7 @@ from pathlib import Path
 from .codegen import environment
 from .errors import UserError
 from .frameworks import registry
+from .recipe import namespace_problem
 
 
 def new(folder: Path, namespace: str | None, frameworks: list[str] | None,
@@ -26,6 +27,9 @@ def new(folder: Path, namespace: str | None, frameworks: list[str] | None,
         raise UserError(f"namespace {namespace!r} (from --namespace or the folder name) must "
                         f"be a lower-case identifier starting with a letter; pass "
                         f"--namespace")
+    if why := namespace_problem(namespace):
+        raise UserError(f"namespace {namespace!r} (from --namespace or the folder name): "
+                        f"{why}; pass --namespace")
     adapters = registry()
     frameworks = frameworks or [name for name, fw in adapters.items()
                                 if cuda or not fw.requires_cuda]
