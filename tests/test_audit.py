@@ -118,8 +118,6 @@ def test_undefined_symbols_the_framework_does_not_define(tmp_path):
                "not_in_torch_anywhere" in f for f in findings(data, "error")), data
 
 
-@pytest.mark.skipif(cuda.nvcc_or_none() is None, reason="nvcc not found: no CUDA library to "
-                    "audit")
 def test_runpath_outside_the_artifact(tmp_path):
     """A RUNPATH into the build machine's venv: in the container the library would find no
     libc10.so there (exit 127 at tritonserver's start). $ORIGIN inside the folder is fine."""
@@ -146,6 +144,8 @@ def test_runpath_outside_the_artifact(tmp_path):
     assert not [f for f in findings(check(str(ok))[1], "error") if f.startswith("runpath")]
 
 
+@pytest.mark.skipif(cuda.nvcc_or_none() is None, reason="nvcc not found: no CUDA library to "
+                    "audit")
 def test_cuda_code_too_new_for_the_release(tmp_path):
     source = tmp_path / "k.cu"
     source.write_text("__global__ void k(float* x) { x[0] = 1; }\n"

@@ -121,7 +121,7 @@ def test_the_op_library_needs_the_backend_folder(container):
     assert "libc10.so: cannot open shared object file" in result.stderr
 
 
-def test_launch_script_in_the_container_layout(container):
+def test_launch_script_in_the_container_layout(container, tmp_path):
     launch, env = container["launch"], container["env"]
     args = ports()
     http = int(args[0].split("=")[1])
@@ -131,12 +131,13 @@ def test_launch_script_in_the_container_layout(container):
                "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
                "--metrics-address=127.0.0.1", *args, "--allow-gpu-metrics=false",
                f"--backend-config=python,shm-region-prefix-name=opforge-layout-{os.getpid()}"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
+    log = tmp_path / "tritonserver.log"  # a file: a pipe nobody reads could fill and block it
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     try:
         ready = wait_ready(server, http, "preloaded")
-        log = "" if ready else server.stdout.read()
-        assert ready, f"server not ready (exit {server.poll()}):\n{log[-4000:]}"
+        assert ready, f"server not ready (exit {server.poll()}):\n{log.read_text()[-4000:]}"
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert str(container["library"]) in maps  # preloaded into tritonserver itself
         assert "libc10.so" in maps

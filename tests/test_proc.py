@@ -4,6 +4,7 @@ Children are small Python programs run with this interpreter."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 import threading
@@ -131,3 +132,23 @@ def test_inventory_children_that_hang_are_killed_and_reported(built_example, mon
     found = inventory.take(Path(art["library"]), Path(art["manifest"]), use_cache=False)
     assert found.error == (f"loading {Path(art['library']).name} did not finish in 0.05 s "
                            f"(a static initializer that hangs?)")
+
+
+def test_a_signal_while_the_registry_is_held_waits_for_it(tmp_path):
+    """Ctrl-C or SIGTERM landing while the main thread holds the children's registry (it
+    does while starting a child): the handler takes the same lock to hand the signal on, so
+    it once waited for ever. Now the signal is held back until the registry is free."""
+    script = (
+        "import os, signal\n"
+        "from opforge import cli, proc\n"
+        "signal.signal(signal.SIGINT, cli._interrupted)\n"
+        "try:\n"
+        "    with proc._registry():\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        print('inside, not interrupted yet', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted once the registry was free', flush=True)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.splitlines() == ["inside, not interrupted yet",
+                                          "interrupted once the registry was free"], result

@@ -185,17 +185,18 @@ def test_cpp_keywords_are_no_argument_names(tmp_path):
     assert any("ops[0].inputs[1].name: 'class' is a C++ keyword" in line for line in found)
 
 
-def test_numbers_outside_int64_or_double_are_recipe_errors(tmp_path):
+def test_numbers_outside_int64_or_float32_are_recipe_errors(tmp_path):
     text = GOOD.replace(
         'attrs = [{ name = "alpha", type = "float", default = 1.0 }]',
         'attrs = [{ name = "alpha", type = "float", default = inf },\n'
         '  { name = "n", type = "int", default = 9223372036854775808 },\n'
         '  { name = "sizes", type = "int[]", default = [1, -9223372036854775809] },\n'
-        '  { name = "ws", type = "float[]", default = [nan] }]'
+        '  { name = "ws", type = "float[]", default = [nan] },\n'
+        '  { name = "big", type = "float", default = 1e39 }]'
     ).replace("expect = { sum = [3.0] }",
               "expect = { sum = [3.0] }\nattrs = { n = 18446744073709551616, alpha = 1e400 }")
     err = cli_check(tmp_path, text)
-    for want in ("ops[0].attrs[0].default: inf is not a valid float: it must be a finite",
+    for want in ("ops[0].attrs[0].default: inf is not a valid float: it must be finite",
                  "ops[0].attrs[1].default: 9223372036854775808 is not a valid int: it is "
                  "outside int64",
                  "ops[0].attrs[2].default: [1, -9223372036854775809] is not a valid int[]: "
@@ -203,9 +204,12 @@ def test_numbers_outside_int64_or_double_are_recipe_errors(tmp_path):
                  "ops[0].attrs[3].default: [nan] is not a valid float[]: element 0",
                  "ops[0].tests[0].attrs.n: 18446744073709551616 is not a valid int: it is "
                  "outside int64",
-                 "ops[0].tests[0].attrs.alpha: inf is not a valid float"):
+                 "ops[0].tests[0].attrs.alpha: inf is not a valid float",
+                 # float attributes are float32 in every framework: 1e39 would be inf
+                 "ops[0].attrs[4].default: 1e+39 is not a valid float: it must be finite and "
+                 "within float32"):
         assert want in err, (want, err)
-    assert "has 6 problems" in err
+    assert "has 7 problems" in err
 
 
 def test_explicit_dims_the_glue_cannot_carry_are_recipe_errors(tmp_path):

@@ -198,3 +198,40 @@ def test_release_local_takes_headers_the_installed_runtime_accepts(ort_cache):
     cache_with_onnxruntime(ort_cache, f"{major}.{minor}.0", f"{major}.{minor + 1}.0")
     toolchain = frameworks.get("onnxruntime").detect(resolve("local", {}))
     assert toolchain.version == f"{major}.{minor}.0"
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["tarfile-filters", "python-3.10.11"])
+def test_archives_unpack_only_inside_their_folder(tmp_path, monkeypatch, filters):
+    """`sdk fetch` unpacks with tarfile's "data" filter; Pythons 3.10.0-3.10.11 (which
+    opforge supports) have none, and the same rules are checked by hand there."""
+    import io
+    import tarfile
+
+    from opforge import sdk
+    from opforge.errors import ToolchainError
+
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(*members: tuple[str, str | None]) -> Path:
+        path = tmp_path / f"a{len(list(tmp_path.iterdir()))}.tgz"
+        with tarfile.open(path, "w:gz") as tar:
+            for name, link in members:
+                info = tarfile.TarInfo(name)
+                if link is None:
+                    data = b"#define ORT_API_VERSION 15\n"
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                else:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                    tar.addfile(info)
+        return path
+
+    good = archive(("ort/include/onnxruntime_c_api.h", None), ("ort/include/api.h", "onnxruntime_c_api.h"))
+    with tarfile.open(good) as tar:
+        sdk._extract(tar, tmp_path / "good", "http://x/good.tgz")
+    assert (tmp_path / "good/ort/include/onnxruntime_c_api.h").read_text().startswith("#define")
+    for bad in (archive(("../evil.h", None)), archive(("ort/lib", "/etc"))):
+        with tarfile.open(bad) as tar, pytest.raises(ToolchainError):
+            sdk._extract(tar, tmp_path / "bad", "http://x/bad.tgz")
+    assert not (tmp_path / "evil.h").exists()

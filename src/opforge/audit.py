@@ -16,7 +16,6 @@ it. What is checked, per library:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import cuda, frameworks, inventory, runtime
 from .errors import UserError
-from .files import write_atomic
+from .files import cached_per_file
 
 if TYPE_CHECKING:
     from .releases import Release
@@ -165,16 +164,8 @@ def _framework_symbols(manifest: dict | None) -> set[str] | None:
 def _defined_symbols(lib: Path) -> list[str]:
     """A framework library's exported symbols, cached per file (reading libtensorflow_
     framework's takes seconds; a no-op build must not pay that each time)."""
-    stat = lib.stat()
-    key = hashlib.sha256(f"{lib.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    cached = frameworks.cache_dir() / "symbols" / f"{key[:24]}.txt"
-    try:
-        return cached.read_text("utf-8").splitlines()
-    except OSError:
-        pass
-    names = read_elf(lib).defined
-    write_atomic(cached, "\n".join(names))
-    return names
+    return cached_per_file(frameworks.cache_dir() / "symbols", lib,
+                           lambda: "\n".join(read_elf(lib).defined)).splitlines()
 
 
 def audit(library: Path, manifest: dict | None, release,

@@ -8,7 +8,6 @@ the flags change; otherwise ninja alone decides what to recompile (nothing, on a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 from . import __version__, codegen, cuda, frameworks, log, proc
 from . import launcher as launcher_mod
 from .errors import BuildError, OpforgeError, ToolchainError, UserError
-from .files import write_atomic
+from .files import cached_per_file
 from .frameworks import Framework, Toolchain, VersionVerdict
 from .recipe import LoadedRecipe
 from .releases import Release
@@ -191,28 +190,17 @@ def find_build_tools() -> BuildTools:
     if not cxx:
         raise ToolchainError("no C++ compiler found: set CXX or install g++ "
                              "(apt-get install g++)")
-    return BuildTools(cmake, ninja, tool_version(cmake), Path(cxx), tool_version(Path(cxx)),
+    compiler = (proc.output_lines([cxx, "--version"]) or [""])[0]  # live: ccache wrappers
+    return BuildTools(cmake, ninja, tool_version(cmake), Path(cxx), compiler,
                       tool_version(ninja))
 
 
 def tool_version(program: Path) -> str:
-    """The first line of `program --version`, cached per program file (path, size, mtime):
-    three version queries cost a no-op build a tenth of a second."""
-    try:
-        real = Path(program).resolve()
-        stat = real.stat()
-    except OSError:
-        return ""
-    key = hashlib.sha256(f"{real}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    cached = frameworks.cache_dir() / "tools" / f"{key[:24]}.txt"
-    try:
-        return cached.read_text("utf-8")
-    except OSError:
-        pass
-    line = (proc.output_lines([program, "--version"]) or [""])[0]
-    if line:
-        write_atomic(cached, line)
-    return line
+    """The first line of `program --version` for the cmake and ninja that opforge found
+    (absolute paths; the wheels' entry points start a Python each), cached per file: two
+    version queries cost a no-op build a tenth of a second."""
+    return cached_per_file(frameworks.cache_dir() / "tools", program,
+                           lambda: (proc.output_lines([program, "--version"]) or [""])[0])
 
 
 def _stamp_matches(binary_dir: Path, stamp: dict) -> bool:

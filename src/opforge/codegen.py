@@ -15,13 +15,13 @@ filters below (cpp_string, comment, cmake_path); the environment refuses it othe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePath
 
 import jinja2
 
-from . import frameworks, shapes
+from . import __version__, frameworks, shapes
 from .cuda import ArchPlan
 from .errors import UserError
 from .files import write_atomic
@@ -145,7 +145,8 @@ def _refuse_raw(value):
 def environment() -> jinja2.Environment:
     # compiled templates are cached (keyed by each template's source checksum): compiling
     # them is a fifth of a no-op build
-    cache = frameworks.cache_dir() / "jinja"
+    # (per opforge version: the environment's settings, such as finalize, are compiled in)
+    cache = frameworks.cache_dir() / "jinja" / __version__
     cache.mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
                              bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache)),
@@ -200,10 +201,10 @@ def _ort_default(attr_type: str, value) -> str:
     if attr_type == "bool":
         return "1" if value else "0"
     if attr_type == "int[]":
-        return "std::vector<int64_t>{" + ", ".join(str(int(v)) for v in value or []) + "}"
+        return "std::vector<int64_t>{" + ", ".join(cpp_int(v) for v in value or []) + "}"
     if attr_type == "float[]":
         return "std::vector<float>{" + ", ".join(f"{float(v)!r}f" for v in value or []) + "}"
-    return str(int(value or 0))
+    return cpp_int(value or 0)
 
 
 def _trt_default(attr_type: str, value) -> str:
@@ -211,14 +212,22 @@ def _trt_default(attr_type: str, value) -> str:
     if attr_type == "string":
         return cpp_string(value or "")
     if attr_type == "int[]":
-        return "{" + ", ".join(str(int(v)) for v in value or []) + "}"
+        return "{" + ", ".join(cpp_int(v) for v in value or []) + "}"
     if attr_type == "float[]":
         return "{" + ", ".join(repr(float(v)) for v in value or []) + "}"
     if attr_type == "float":
         return repr(float(value or 0.0))
     if attr_type == "bool":
         return "1" if value else "0"
-    return str(int(value or 0))
+    return cpp_int(value or 0)
+
+
+def cpp_int(value: int) -> str:
+    """An int64 as a C++ expression: INT64_MIN has no literal of its own (its magnitude is
+    no int64: `-9223372036854775808` negates an unsigned constant)."""
+    value = int(value)
+    return ("static_cast<int64_t>(-9223372036854775807LL - 1)" if value == -2**63
+            else str(value))
 
 
 def tf_doc(text: str) -> str:
@@ -347,10 +356,10 @@ def library_target(recipe: LoadedRecipe, fw: Framework) -> str:
 
 def generate(recipe: LoadedRecipe, frameworks: list[Framework],
              toolchains: dict[str, Toolchain], devices: list[str], root: Path,
-             cuda: ArchPlan | None = None,
-             extra_libraries: dict[str, list[str]] | None = None) -> Generated:
-    """Write the generated tree; `cuda` (the architectures) when devices include cuda,
-    `extra_libraries` per framework (e.g. libc10_cuda.so for PyTorch's CUDA glue)."""
+             cuda: ArchPlan | None = None) -> Generated:
+    """Write the generated tree; `cuda` (the architectures) when devices include cuda. Each
+    toolchain links what it lists (a device's framework libraries included: the build adds
+    them, frameworks.with_libraries)."""
     check_build_folder(root.parent)
     env = environment()
     package = {"name": recipe.package.name, "version": recipe.package.version,
@@ -380,9 +389,6 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
     framework_dirs = {}
     for fw in frameworks:
         toolchain = toolchains[fw.name]
-        extra = (extra_libraries or {}).get(fw.name, [])
-        if extra:
-            toolchain = replace(toolchain, link_libraries=[*toolchain.link_libraries, *extra])
         stub = fw.link_stub(toolchain)
         natives = recipe.native_for(fw.name)
         ctx = {**base, "fw": fw, "toolchain": toolchain, "stub": stub,

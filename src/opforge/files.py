@@ -3,9 +3,11 @@ folder, renamed over the target (atomic on POSIX); a failure leaves the target a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,3 +28,20 @@ def write_atomic(path: Path, text: str | None = None, source: Path | None = None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def cached_per_file(folder: Path, path: Path, compute: Callable[[], str]) -> str:
+    """What `compute()` says of the file at `path`, kept in `folder` under a key of the path
+    as given, the file it resolves to and that file's size and mtime: a changed file (or a
+    link pointing elsewhere) is computed anew."""
+    real = path.resolve()
+    stat = real.stat()
+    key = hashlib.sha256(f"{path}|{real}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    cached = folder / f"{key.hexdigest()[:24]}.txt"
+    try:
+        return cached.read_text("utf-8")
+    except OSError:
+        pass
+    text = compute()
+    write_atomic(cached, text)
+    return text

@@ -7,6 +7,7 @@ environment explicitly, and either captures output or streams it line by line to
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import os
 import selectors
@@ -42,6 +43,24 @@ _TAIL_LINES = 15  # of a command's output, in the error when it timed out
 # own), so that an interrupt of opforge can reach them: a terminal's Ctrl-C does not.
 _running: set[int] = set()
 _running_lock = threading.Lock()
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _registry() -> Iterator[set[int]]:
+    """The set of running children, locked, with SIGINT and SIGTERM held back meanwhile on
+    this thread: their handler (on the main thread) takes the same lock to hand the signal
+    on, and would wait for ever on a lock its own thread holds. A held-back signal arrives
+    as the block ends, when the child it must reach is registered."""
+    blocked = threading.current_thread() is threading.main_thread()
+    if blocked:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        with _running_lock:
+            yield _running
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class TimedOut(ToolchainError):
@@ -71,12 +90,12 @@ def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
     full_env = {**os.environ, **env} if env else None
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        with _running_lock:  # started and registered at once: an interrupt sees it or not
+        with _registry() as running:  # started and registered at once
             # its own session: its children can be killed with it, as one group
             child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
-            _running.add(child.pid)
+            running.add(child.pid)
     except FileNotFoundError as exc:
         raise ToolchainError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
     lines: list[str] = []
@@ -96,8 +115,8 @@ def run(args: Sequence[str | os.PathLike], *, cwd: Path | None = None,
     finally:
         assert child.stdout is not None
         child.stdout.close()
-        with _running_lock:
-            _running.discard(child.pid)
+        with _registry() as running:
+            running.discard(child.pid)
     return Result(argv, returncode, "".join(lines))
 
 
@@ -142,7 +161,7 @@ def interrupt_children(signum: int = signal.SIGINT) -> None:
     """Hand a signal on to every running child's process group, as a terminal's Ctrl-C (or
     a runner's SIGTERM to the group) would if they shared opforge's (called from the signal
     handler of the command line)."""
-    with _running_lock:
+    with _running_lock:  # the handler's own thread holds it never: see _registry
         groups = list(_running)
     for group in groups:
         try:

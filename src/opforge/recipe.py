@@ -11,7 +11,6 @@ import itertools
 import math
 import re
 import reprlib
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -136,8 +135,9 @@ class Attr(_Model):
     type: AttrType
     """One of int, float, bool, string, int[], float[]."""
     default: Any = None
-    """Default value, of the attribute's type (ints within int64, floats finite). Without one
-    the attribute is required."""
+    """Default value, of the attribute's type (ints within int64; floats finite and within
+    float32, the precision every framework's kernel gets). Without one the attribute is
+    required."""
     doc: str = ""
     """One line describing the attribute."""
 
@@ -435,17 +435,21 @@ def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
 
 
 INT64 = (-2**63, 2**63 - 1)
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 
 
 def _number_problem(value: Any, integer: bool) -> str | None:
-    """Why a scalar attribute value is not an int (int64) or a float (finite double)."""
+    """Why a scalar attribute value is not an int (int64) or a float (finite, within
+    float32: ONNX and TensorFlow hold float attributes as float32, and every framework's
+    kernel gets that value)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or (
             integer and not isinstance(value, int)):
         return "int" if integer else "float"
     if integer and not INT64[0] <= value <= INT64[1]:
         return f"int: it is outside int64 ({INT64[0]} to {INT64[1]})"
-    if not integer and (abs(value) > sys.float_info.max or not math.isfinite(value)):
-        return "float: it must be a finite double (at most ±1.8e308)"
+    if not integer and (not math.isfinite(value) or abs(value) > FLOAT32_MAX):
+        return (f"float: it must be finite and within float32 (at most ±{FLOAT32_MAX:.8g}): "
+                f"float attributes are float32 in every framework")
     return None
 
 

@@ -284,7 +284,7 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
                                  f"kept")
         unpacked = Path(tmp) / "unpacked"
         with tarfile.open(archive) as tar:
-            tar.extractall(unpacked, filter="data")
+            _extract(tar, unpacked, url)
         roots = [p for p in unpacked.iterdir() if p.is_dir()]
         root = roots[0] if len(roots) == 1 and not (unpacked / "include").is_dir() else unpacked
         if _ort_location(root, "opforge cache") is None:
@@ -297,3 +297,29 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
     log.info(f"verified sha256 {expected[:16]}... and unpacked to {dest}")
     return SdkLocation("onnxruntime", dest, dest / "include", version,
                        ort_api_version(dest / "include"), "opforge cache")
+
+
+def _extract(tar: tarfile.TarFile, dest: Path, url: str) -> None:
+    """Unpack with the "data" filter (nothing outside `dest`, no devices, no absolute or
+    escaping links); Python 3.10 before 3.10.12 has no filters, so the same rules are
+    checked here first."""
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise ToolchainError(f"{url}: the archive member {exc.tarinfo.name!r} would land "
+                                 f"outside the unpacked folder or is not a plain file "
+                                 f"({exc}); nothing was kept") from None
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        link = ((target.parent / member.linkname).resolve() if member.issym() else
+                (root / member.linkname).resolve() if member.islnk() else target)
+        inside = all(p == root or root in p.parents for p in (target, link))
+        if not inside or not (member.isfile() or member.isdir() or member.issym()
+                              or member.islnk()):
+            raise ToolchainError(f"{url}: the archive member {member.name!r} would land "
+                                 f"outside the unpacked folder or is not a plain file; "
+                                 f"nothing was kept")
+    tar.extractall(dest)
