@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,21 @@ def build_copy(source: Path, tmp_path_factory, expect: int = 0) -> dict:
     result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json")
     assert result.returncode == expect, result.stderr
     return {"folder": folder, "build": json.loads(result.stdout), "stderr": result.stderr}
+
+
+def with_cuda(text: str, framework: str) -> str:
+    """A recipe's text building for `framework` on CUDA: the framework among its frameworks
+    and, where it has kernel ops, cuda among its devices and each op's CUDA kernel
+    (kernels/<name>.cu beside its cpu one)."""
+    text = re.sub(r'^frameworks = \[(.*?)\]',
+                  lambda m: m[0] if f'"{framework}"' in m[1] else
+                  f'frameworks = [{m[1]}, "{framework}"]', text, count=1, flags=re.M)
+    if "[[ops]]" not in text:
+        return text
+    if re.search(r"^devices = ", text, re.M):
+        text = re.sub(r"^devices = .*$", 'devices = ["cpu", "cuda"]', text, count=1, flags=re.M)
+    else:
+        text = re.sub(r"^(frameworks = .*)$", r'\1\ndevices = ["cpu", "cuda"]', text,
+                      count=1, flags=re.M)
+    return re.sub(r'^cpu = "kernels/(\w+)\.cc"$(?!\ncuda)',
+                  r'cpu = "kernels/\1.cc"\ncuda = "kernels/\1.cu"', text, flags=re.M)

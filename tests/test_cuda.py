@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
 
-from conftest import EXAMPLE, ROOT, have, needs_torch, opforge, ort_sdk_found
+from conftest import EXAMPLE, ROOT, have, needs_torch, opforge, ort_sdk_found, with_cuda
 from opforge import cuda, releases, sdk
+from opforge.audit import read_elf
 from opforge.errors import ToolchainError, UserError, VersionMismatch
 
 RICH = ROOT / "tests" / "data" / "rich"
@@ -146,9 +146,7 @@ def test_cuda_build_records_the_architectures_in_the_binary(cuda_example):
     assert manifest["cuda"]["runtime"] == "static"
     assert manifest["ops"][0]["devices"] == ["cpu", "cuda"]
     lib = Path(cuda_example["build"]["artifacts"][0]["library"])
-    with lib.open("rb") as fh:
-        needed = [t.needed for t in ELFFile(fh).get_section_by_name(".dynamic").iter_tags()
-                  if t.entry.d_tag == "DT_NEEDED"]
+    needed = read_elf(lib).needed
     assert not [n for n in needed if "cudart" in n], needed  # the runtime is linked statically
 
 
@@ -173,13 +171,10 @@ def rich_cuda(tmp_path_factory) -> dict:
                     "TensorFlow is installed, nor ONNX Runtime or TensorRT headers found")
     folder = tmp_path_factory.mktemp("richcuda") / "rich"
     shutil.copytree(RICH, folder)
-    text = (folder / "recipe.toml").read_text()
-    text = text.replace('frameworks = ["pytorch", "tensorflow", "onnxruntime"]',
-                        'frameworks = ["pytorch", "tensorflow", "onnxruntime", "tensorrt"]\n'
-                        'devices = ["cpu", "cuda"]\ncuda_archs = ["80"]')
-    (folder / "recipe.toml").write_text(text.replace('cpu = "kernels/mix.cc"',
-                                                     'cpu = "kernels/mix.cc"\n'
-                                                     'cuda = "kernels/mix.cu"'))
+    text = with_cuda((folder / "recipe.toml").read_text(), "tensorrt")
+    (folder / "recipe.toml").write_text(text.replace('devices = ["cpu", "cuda"]',
+                                                     'devices = ["cpu", "cuda"]\n'
+                                                     'cuda_archs = ["80"]'))
     result = opforge("build", str(folder / "recipe.toml"), "--compile-only", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -188,29 +183,17 @@ def rich_cuda(tmp_path_factory) -> dict:
             "stderr": result.stderr, "folder": folder}
 
 
-def _exports(lib: Path) -> set[str]:
-    with lib.open("rb") as fh:
-        symbols = ELFFile(fh).get_section_by_name(".dynsym")
-        return {s.name for s in symbols.iter_symbols()
-                if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"}
-
-
 @needs_nvcc
 def test_tensorrt_plugin_library_compiles_and_links(rich_cuda):
     if "tensorrt" not in rich_cuda["built"]:
         pytest.skip("TensorRT headers not found: set TENSORRT_ROOT to an unpacked TensorRT "
                     f"(>= 10) release ({rich_cuda['skipped'].get('tensorrt', '')[:80]}...)")
     lib = rich_cuda["built"]["tensorrt"]
-    assert _exports(lib) == {"getCreators", "setLoggerFinder"}
-    with lib.open("rb") as fh:
-        elf = ELFFile(fh)
-        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags()
-                  if t.entry.d_tag == "DT_NEEDED"]
-        runpath = [t for t in elf.get_section_by_name(".dynamic").iter_tags()
-                   if t.entry.d_tag in ("DT_RUNPATH", "DT_RPATH")]
+    facts = read_elf(lib)
+    assert set(facts.defined) == {"getCreators", "setLoggerFinder"}
     major = sdk.find_tensorrt().version.split(".")[0]
-    assert f"libnvinfer.so.{major}" in needed
-    assert not runpath  # never a path to the link-time stub
+    assert f"libnvinfer.so.{major}" in facts.needed
+    assert not facts.search_paths  # never a path to the link-time stub
     assert cuda.fatbin_archs(lib) == {"sass": [80], "ptx": [80]}
 
 
@@ -225,7 +208,7 @@ def test_onnxruntime_cuda_glue_compiles(rich_cuda):
     if "onnxruntime" not in rich_cuda["built"]:
         pytest.skip("ONNX Runtime headers not found: set ONNXRUNTIME_ROOT or run `opforge sdk "
                     "fetch onnxruntime 1.19.2`")
-    assert _exports(rich_cuda["built"]["onnxruntime"]) == {"RegisterCustomOps"}
+    assert set(read_elf(rich_cuda["built"]["onnxruntime"]).defined) == {"RegisterCustomOps"}
 
 
 @needs_nvcc

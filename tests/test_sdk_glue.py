@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
 
-from conftest import EXAMPLE, ROOT, TERMINAL_SUMMARY, have, opforge
+from conftest import EXAMPLE, ROOT, TERMINAL_SUMMARY, have, opforge, with_cuda
 from opforge import cuda, sdk
+from opforge.audit import read_elf
 
 HARNESS = ROOT / "tests" / "data" / "sdk_glue"
 # Every recipe of the repository with ops for onnxruntime; the same for tensorrt, with their
@@ -402,7 +402,7 @@ def test_onnxruntime_cuda_glue_compiles(ort_sdk):
     recipe = copy_recipe(RECIPES["rich"], ort_sdk.work / "rich-cuda",
                          lambda text: with_cuda(text, "onnxruntime"))
     library, stderr = compile_only(recipe, "onnxruntime", ort_sdk.env)
-    exports = exports_and_needs(library)[0] if library else set()
+    exports = set(read_elf(library).defined) if library else set()
     settle(ort_sdk.label, "cuda", exports == {"RegisterCustomOps"},
            f"CUDA glue compiled and linked ({library.name if library else 'no library'}; "
            f"exports {', '.join(sorted(exports)) or 'nothing'})", stderr)
@@ -444,24 +444,6 @@ def trt_sdk(request, tmp_path_factory) -> TrtSdk:
                   tmp_path_factory.mktemp(f"trt-{version}"))
 
 
-def with_cuda(text: str, framework: str) -> str:
-    """A recipe's text building for `framework` on CUDA: the framework among its frameworks
-    and, where it has kernel ops, cuda among its devices and each op's CUDA kernel
-    (kernels/<name>.cu beside its cpu one)."""
-    text = re.sub(r'^frameworks = \[(.*?)\]',
-                  lambda m: m[0] if f'"{framework}"' in m[1] else
-                  f'frameworks = [{m[1]}, "{framework}"]', text, count=1, flags=re.M)
-    if "[[ops]]" not in text:
-        return text
-    if re.search(r"^devices = ", text, re.M):
-        text = re.sub(r"^devices = .*$", 'devices = ["cpu", "cuda"]', text, count=1, flags=re.M)
-    else:
-        text = re.sub(r"^(frameworks = .*)$", r'\1\ndevices = ["cpu", "cuda"]', text,
-                      count=1, flags=re.M)
-    return re.sub(r'^cpu = "kernels/(\w+)\.cc"$(?!\ncuda)',
-                  r'cpu = "kernels/\1.cc"\ncuda = "kernels/\1.cu"', text, flags=re.M)
-
-
 def compile_only(recipe: Path, framework: str, env: dict[str, str]) -> tuple[Path | None, str]:
     """`opforge build --framework F --compile-only --cuda-arch 80`: (the library, or None, and
     the build's stderr)."""
@@ -470,17 +452,6 @@ def compile_only(recipe: Path, framework: str, env: dict[str, str]) -> tuple[Pat
     artifacts = json_of(built).get("artifacts", [])
     ok = built.returncode == 0 and len(artifacts) == 1
     return (Path(artifacts[0]["library"]) if ok else None), built.stderr[-4000:]
-
-
-def exports_and_needs(library: Path) -> tuple[set[str], list[str]]:
-    """A library's exported symbols and DT_NEEDED entries."""
-    with library.open("rb") as fh:
-        elf = ELFFile(fh)
-        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags()
-                  if t.entry.d_tag == "DT_NEEDED"]
-        exports = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()
-                   if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"}
-    return exports, needed
 
 
 def trt_build(trt: TrtSdk, name: str) -> Path:
@@ -501,7 +472,8 @@ def trt_build(trt: TrtSdk, name: str) -> Path:
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_tensorrt_plugins_compile_and_link(trt_sdk, name):
     library = trt_build(trt_sdk, name)
-    exports, needed = exports_and_needs(library)
+    facts = read_elf(library)
+    exports, needed = set(facts.defined), facts.needed
     nvinfer = f"libnvinfer.so.{trt_sdk.version.split('.')[0]}"
     entry_points = {"getCreators", "setLoggerFinder"}
     ok = nvinfer in needed and (name == "native" or exports == entry_points)
