@@ -151,6 +151,8 @@ def library_without_its_entry_point(request, tmp_path):
 
 
 def no_server_at_the_url(request, tmp_path):
+    if not have("tritonclient"):
+        pytest.skip("opforge verify needs tritonclient (pip install 'opforge[verify]')")
     from opforge.serve import free_port
 
     return opforge("verify", str(EXAMPLE / "recipe.toml"), "--url",
