@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/build_time.py [--repeat 3]
 
-Rows (each min and median of --repeat runs, every run a fresh process):
+Rows (each min and median of --repeat runs after --warmup uncounted rounds, every run a fresh
+process):
   opforge cold            `opforge build` of pytorch + tensorflow: empty build dir and an
                           empty probe cache (the frameworks are imported to read flags)
   opforge cold, probed    the same with the probe cache warm (every later cold build)
@@ -137,6 +138,11 @@ def versions() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and not counted (default 1): the first round "
+                        "after other work reads torch, TensorFlow and the compiler from disk "
+                        "and ran 20-50 %% slower; every counted row is still cold in every "
+                        "cache opforge, torch or the compiler keeps")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/build_time.json")
     parser.add_argument("--compare", type=Path, metavar="JSON",
                         help="an earlier result: print each row's median against it")
@@ -144,10 +150,14 @@ def main() -> None:
     earlier = json.loads(args.compare.read_text()) if args.compare else None
     runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="opforge-bench-") as tmp:
-        for i in range(args.repeat):
-            print(f"round {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+        for i in range(args.warmup + args.repeat):
+            counted = i >= args.warmup
+            print(f"round {i + 1 - args.warmup}/{args.repeat} ..." if counted else
+                  f"warm-up round {i + 1}/{args.warmup} (not counted) ...", file=sys.stderr,
+                  flush=True)
             for name, seconds in one_round(Path(tmp) / f"work-{i}", i).items():
-                runs.setdefault(name, []).append(seconds)
+                if counted:
+                    runs.setdefault(name, []).append(seconds)
     rows = {name: {"min": min(v), "median": statistics.median(v), "runs": v}
             for name, v in runs.items()}
     hand_sum = {k: rows["hand: torch cpp_extension.load"][k] + rows["hand: g++ tf.sysconfig"][k]
@@ -176,7 +186,8 @@ def main() -> None:
                                     "environment": {k: ENV[k] for k in (
                                         "OPFORGE_COMPILER_LAUNCHER",
                                         "TORCH_NO_COMPILER_WRAPPER", "CCACHE_DISABLE")},
-                                    "repeat": args.repeat, "rows": rows,
+                                    "repeat": args.repeat, "warmup": args.warmup,
+                                    "rows": rows,
                                     "hand_sum": hand_sum, "cold_over_hand": ratio,
                                     "cold_probed_over_hand": ratio_probed}, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
