@@ -21,14 +21,10 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from . import cuda, frameworks, inventory, runtime
+from . import cuda, frameworks, inventory, releases, runtime
 from .errors import UserError
 from .files import cached_per_file
-
-if TYPE_CHECKING:
-    from .releases import Release
+from .releases import Release
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
 # symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
@@ -472,8 +468,6 @@ def release_of(manifest: dict | None, matrix: dict[str, Release]
                ) -> tuple[Release | None, str]:
     """The release a library was built for, as its manifest records it, looked up in
     `matrix`; else None and why."""
-    from . import releases
-
     if manifest is None:
         return None, "a library without its manifest.json records no release"
     rid = manifest["release"]["id"]
@@ -489,8 +483,6 @@ def check(paths: list[Path], release=None, load: bool = True,
     the one its manifest recorded), then compare the inventories; the release defaults to
     each manifest's, looked up in `matrix` (default: opforge's releases, with
     $OPFORGE_RELEASES_FILE)."""
-    from . import releases
-
     found = targets(paths)
     if matrix is None:
         matrix = releases.load_matrix()

@@ -23,6 +23,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from . import log, toml
 from .runtime import sha256_file
 from .errors import ToolchainError, UserError
@@ -124,15 +126,13 @@ def find_onnxruntime(runtime: str | None = None, whose: str = ""
 
 def _cached_onnxruntime() -> list[SdkLocation]:
     """Every ONNX Runtime in the cache, newest first (by version, not by folder name)."""
-    from packaging.version import InvalidVersion, Version
-
     def version_of(found: SdkLocation) -> Version:
         try:
             return Version(found.version)
         except InvalidVersion:
             return Version("0")
 
-    roots = sorted(cache_root().glob("onnxruntime-*")) if cache_root().is_dir() else []
+    roots = list(cache_root().glob("onnxruntime-*")) if cache_root().is_dir() else []
     found = [_ort_location(root, "opforge cache") for root in roots if root.is_dir()]
     return sorted((f for f in found if f is not None), key=version_of, reverse=True)
 
