@@ -205,7 +205,7 @@ def main() -> int:
                                      text=True).stdout.strip().splitlines()[-1]}
     result.update(build_and_test(work))
     sys.path.insert(0, str(ROOT / "src"))
-    from opforge import runtime
+    from opforge.artifacts import runtime
 
     runtime.load(Path(result["library"]).parent)
     op = torch.ops.acme.AddSub

@@ -29,7 +29,7 @@ def have(module: str) -> bool:
 needs_torch = pytest.mark.skipif(not have("torch"), reason="PyTorch is not installed "
                                  "(pip install 'opforge[pytorch]')")
 def ort_sdk_found() -> bool:
-    from opforge import sdk
+    from opforge.toolchain import sdk
 
     return isinstance(sdk.find_onnxruntime(), sdk.SdkLocation)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import have, opforge
-from opforge import cuda
-from opforge.audit import read_elf
+from opforge.toolchain import cuda
+from opforge.artifacts.audit import read_elf
 
 CXX = shutil.which("c++") or shutil.which("g++")
 
@@ -250,7 +250,9 @@ def test_cuda_build_resolves_symbols_against_the_cuda_libraries(tmp_path):
     undefined symbols against that too (it once reported `c10::cuda::device_count()` and
     14 more as undefined in PyTorch and failed every CUDA build with exit 8). The framework
     libraries here are stand-ins compiled for the purpose: no GPU, no CUDA torch needed."""
-    from opforge import audit, build, frameworks
+    from opforge.artifacts import audit
+    from opforge.build import pipeline as build
+    from opforge import frameworks
     from opforge.frameworks import Toolchain, VersionVerdict
 
     torch_lib = tmp_path / "torch" / "lib"

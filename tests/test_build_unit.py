@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from opforge import build
-from opforge.errors import BuildError
+from opforge.build import pipeline as build
+from opforge.core.errors import BuildError
 
 
 def fake_tool(path: Path, log: Path, body: str = "") -> Path:
@@ -77,8 +77,8 @@ def test_compile_failure_shows_file_and_line(tmp_path):
 
 
 def test_missing_cmake_is_a_clear_error(tmp_path, monkeypatch):
-    from opforge import proc
-    from opforge.errors import ToolchainError
+    from opforge.core import proc
+    from opforge.core.errors import ToolchainError
 
     monkeypatch.setenv("OPFORGE_CMAKE", str(tmp_path / "nope"))
     monkeypatch.setenv("PATH", str(tmp_path))

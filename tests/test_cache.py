@@ -12,8 +12,9 @@ import stat
 import pytest
 
 from conftest import EXAMPLE, have, opforge
-from opforge import launcher, proc
-from opforge.errors import UserError
+from opforge.toolchain import launcher
+from opforge.core import proc
+from opforge.core.errors import UserError
 
 
 def _free_port() -> int:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from opforge import codegen, cuda, frameworks, recipe, shapes
-from opforge.errors import UserError
+from opforge.build import codegen
+from opforge.toolchain import cuda
+from opforge import frameworks, recipe
+from opforge.recipe import shapes
+from opforge.core.errors import UserError
 from opforge.frameworks import Toolchain
 from opforge.frameworks.tensorflow import python_name, tf_op_name
 

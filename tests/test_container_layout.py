@@ -65,7 +65,7 @@ def python_model_config(name: str) -> str:
 @pytest.fixture(scope="module")
 def container(built_example, example_copy, tmp_path_factory) -> dict:
     """A packaged repository and a folder laid out like the image's /opt/tritonserver."""
-    from opforge import serve
+    from opforge.deploy import serve
 
     bundled = serve.find_bundled()
     root = tmp_path_factory.mktemp("container")
@@ -104,7 +104,7 @@ def container(built_example, example_copy, tmp_path_factory) -> dict:
 
 
 def ports() -> list[str]:
-    from opforge.serve import free_port
+    from opforge.deploy.serve import free_port
 
     return [f"--http-port={free_port()}", f"--grpc-port={free_port()}",
             f"--metrics-port={free_port()}"]

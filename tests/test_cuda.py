@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, have, needs_torch, opforge, ort_sdk_found, with_cuda
-from opforge import cuda, releases, sdk
-from opforge.audit import read_elf
-from opforge.errors import ToolchainError, UserError, VersionMismatch
+from opforge.toolchain import cuda, sdk
+from opforge import releases
+from opforge.artifacts.audit import read_elf
+from opforge.core.errors import ToolchainError, UserError, VersionMismatch
 
 RICH = ROOT / "tests" / "data" / "rich"
 NVCC = cuda.nvcc_or_none()

@@ -6,7 +6,8 @@ import ast
 import sys
 from pathlib import Path
 
-from opforge import docgen, runtime
+from opforge.recipe import docgen
+from opforge.artifacts import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_recipe_reference_and_schema_are_current():
     for path, text in docgen.outputs(ROOT / "docs").items():
         assert path.read_text() == text, (f"{path.name} is stale: run "
-                                          f"`python -m opforge.docgen`")
+                                          f"`python -m opforge.recipe.docgen`")
 
 
 def test_schema_documents_every_field():

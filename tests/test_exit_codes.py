@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI_SCHEMA, EXAMPLE, ROOT, have, opforge
-from opforge import errors
-from opforge.cli import make_parser
+from opforge.core import errors
+from opforge.cli.main import make_parser
 
 
 def documented_codes() -> dict[int, str]:
@@ -104,7 +104,7 @@ def framework_not_the_release_pin(request, tmp_path):
 
 
 def sdk_headers_missing(request, tmp_path):
-    from opforge import sdk
+    from opforge.toolchain import sdk
 
     if any(sdk._ort_location(Path(p), "") for p in sdk.WELL_KNOWN["onnxruntime"]):
         pytest.skip("ONNX Runtime headers are installed at a well-known path here")
@@ -153,7 +153,7 @@ def library_without_its_entry_point(request, tmp_path):
 def no_server_at_the_url(request, tmp_path):
     if not have("tritonclient"):
         pytest.skip("opforge verify needs tritonclient (pip install 'opforge[verify]')")
-    from opforge.serve import free_port
+    from opforge.deploy.serve import free_port
 
     return opforge("verify", str(EXAMPLE / "recipe.toml"), "--url",
                    f"127.0.0.1:{free_port()}", "--json")

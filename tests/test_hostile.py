@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, have, opforge, ort_sdk_found
-from opforge import codegen, recipe
+from opforge.build import codegen
+from opforge import recipe
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 FOLDER = 'we"ird;dir ${x} sp'  # CMake splits on ';', expands '${x}'; '"' ends its strings

@@ -18,8 +18,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from conftest import ROOT
-from opforge import cli, extras, matrix, repository, toml, verify, wheel
-from opforge.errors import ToolchainError
+from opforge.cli import main as cli
+from opforge.core import extras, toml
+from opforge.ci import matrix
+from opforge.deploy import repository, verify
+from opforge.artifacts import wheel
+from opforge.core.errors import ToolchainError
 
 RECIPE = "recipes/examples/addsub/recipe.toml"
 # the frameworks the test environment is pinned to: torch==2.13.0, tensorflow-cpu==2.21.0

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opforge import codegen, frameworks, recipe
+from opforge.build import codegen
+from opforge import frameworks, recipe
 from opforge.frameworks import Toolchain
 
 from conftest import EXAMPLE

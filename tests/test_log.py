@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import opforge
-from opforge import log
+from opforge.core import log
 
 CI_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "OPFORGE_CI", "NO_COLOR", "FORCE_COLOR")
 

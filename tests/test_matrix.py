@@ -19,7 +19,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 from conftest import EXAMPLE, ROOT, have, opforge
-from opforge import __version__, matrix as matrix_mod, releases
+from opforge import __version__, releases
+from opforge.ci import matrix as matrix_mod
 
 RECIPE = "recipes/examples/addsub/recipe.toml"
 IMAGE = {"pytorch": r"nvcr\.io/nvidia/pytorch:{r}-py3",

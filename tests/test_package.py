@@ -95,7 +95,7 @@ def test_package_writes_model_operations_and_the_launch(example_copy, repo):
     libs = {info["framework"]: name for name, info in plan["libraries"].items()}
     assert set(libs) == {"pytorch", "tensorflow"}
     for name, info in plan["libraries"].items():
-        from opforge.runtime import sha256_file
+        from opforge.artifacts.runtime import sha256_file
 
         assert name.startswith(f"opforge-{info['sha256'][:16]}-lib")
         assert sha256_file(repo / name) == info["sha256"]
@@ -226,7 +226,7 @@ def test_onnx_model_gets_the_onnxruntime_library(example_copy, repo):
 def test_tensorrt_plugins_and_preloads_in_the_launch(tmp_path):
     """The launch of a repository with TorchScript and TensorRT libraries (no TensorRT here
     to build one: the plan is made by hand)."""
-    from opforge import repository
+    from opforge.deploy import repository
     from opforge.recipe import load
     from opforge.releases import load_matrix, resolve
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from opforge import proc
+from opforge.core import proc
 
 
 def python(code: str) -> list[str]:
@@ -113,7 +113,8 @@ def test_vector_children_that_hang_are_killed_and_reported(built_example, exampl
                                                            monkeypatch):
     """`opforge test`: a test process past its timeout is a failure of that framework (exit
     6), not a hang; here the timeout is shorter than importing PyTorch."""
-    from opforge import recipe, releases, vectors
+    from opforge import recipe, releases
+    from opforge.artifacts import vectors
 
     monkeypatch.setattr(vectors, "CHILD_TIMEOUT_S", 0.05)
     report = vectors.run_all(recipe.load(example_copy / "recipe.toml"),
@@ -125,7 +126,7 @@ def test_vector_children_that_hang_are_killed_and_reported(built_example, exampl
 
 
 def test_inventory_children_that_hang_are_killed_and_reported(built_example, monkeypatch):
-    from opforge import inventory
+    from opforge.artifacts import inventory
 
     monkeypatch.setattr(inventory, "TIMEOUT_S", 0.05)
     art = next(a for a in built_example["artifacts"] if a["framework"] == "pytorch")
@@ -140,7 +141,8 @@ def test_a_signal_while_the_registry_is_held_waits_for_it(tmp_path):
     it once waited for ever. Now the signal is held back until the registry is free."""
     script = (
         "import os, signal\n"
-        "from opforge import cli, proc\n"
+        "from opforge.cli import main as cli\n"
+        "from opforge.core import proc\n"
         "signal.signal(signal.SIGINT, cli._interrupted)\n"
         "try:\n"
         "    with proc._registry():\n"

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import opforge
 from opforge import recipe
-from opforge.errors import RecipeError
+from opforge.core.errors import RecipeError
 
 GOOD = """\
 [package]

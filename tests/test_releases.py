@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from opforge import frameworks, releases, toml
-from opforge.errors import ReleaseError, UserError, VersionMismatch
+from opforge import frameworks, releases
+from opforge.core import toml
+from opforge.core.errors import ReleaseError, UserError, VersionMismatch
 from opforge.frameworks import Toolchain
 
 from conftest import opforge

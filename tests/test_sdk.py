@@ -141,7 +141,7 @@ def cache_with_onnxruntime(cache: Path, *versions: str) -> None:
 @pytest.fixture
 def ort_cache(tmp_path, monkeypatch) -> Path:
     """An empty opforge cache, with the environment and well-known paths out of the way."""
-    from opforge import sdk
+    from opforge.toolchain import sdk
 
     well_known = [p for p in sdk.WELL_KNOWN["onnxruntime"]
                   if sdk._ort_location(Path(p), "well-known path")]
@@ -207,8 +207,8 @@ def test_archives_unpack_only_inside_their_folder(tmp_path, monkeypatch, filters
     import io
     import tarfile
 
-    from opforge import sdk
-    from opforge.errors import ToolchainError
+    from opforge.toolchain import sdk
+    from opforge.core.errors import ToolchainError
 
     if not filters:
         monkeypatch.delattr(tarfile, "data_filter", raising=False)

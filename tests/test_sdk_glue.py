@@ -47,8 +47,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, TERMINAL_SUMMARY, have, opforge, with_cuda
-from opforge import cuda, sdk
-from opforge.audit import read_elf
+from opforge.toolchain import cuda, sdk
+from opforge.artifacts.audit import read_elf
 
 HARNESS = ROOT / "tests" / "data" / "sdk_glue"
 # Every recipe of the repository with ops for onnxruntime; the same for tensorrt, with their

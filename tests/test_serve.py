@@ -173,7 +173,7 @@ def test_verify_fails_a_vector_no_model_runs(served, tmp_path):
 
 
 def test_verify_without_a_server_says_so(tmp_path):
-    from opforge.serve import free_port
+    from opforge.deploy.serve import free_port
 
     url = f"127.0.0.1:{free_port()}"
     result = opforge("verify", str(EXAMPLE / "recipe.toml"), "--url", url)
@@ -362,7 +362,7 @@ def test_serve_flags_errors(tmp_path):
 
 
 def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
-    from opforge import repository, serve
+    from opforge.deploy import repository, serve
 
     _model(tmp_path, "ts", 'name: "ts"\nplatform: "pytorch_libtorch"\nmax_batch_size: 4\n'
            'input [ { name: "x" data_type: TYPE_FP32 dims: [ 2 ] } ]\n'
@@ -389,7 +389,7 @@ def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
 
 
 def test_serve_native_without_a_native_server_says_where_to_run(tmp_path):
-    from opforge.serve import find_native
+    from opforge.deploy.serve import find_native
 
     if find_native() is not None:
         pytest.skip("a tritonserver with framework backends is on PATH here")
@@ -404,7 +404,7 @@ def test_serve_native_without_a_native_server_says_where_to_run(tmp_path):
                     reason="no tritonserver with its framework backends on PATH (run the suite "
                     "inside nvcr.io/nvidia/tritonserver:<release>-py3 to serve natively)")
 def test_native_server_serves_the_example(example_repository, built_example):
-    from opforge.serve import find_native
+    from opforge.deploy.serve import find_native
 
     if find_native() is None:
         pytest.skip("the tritonserver on PATH has no framework backends beside it")

@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 
 from conftest import EXAMPLE, opforge
-from opforge import recipe, vectors
+from opforge import recipe
+from opforge.artifacts import vectors
 
 SPEC = vectors.spec_for(recipe.load(EXAMPLE / "recipe.toml"))
 ADDSUB = SPEC["ops"][0]

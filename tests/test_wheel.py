@@ -67,7 +67,7 @@ def test_wheel_loads_into_torch_and_tensorflow_in_a_fresh_venv(fresh_venv):
 import json
 import addsub_ops
 try:
-    import opforge.runtime
+    import opforge.artifacts.runtime
     raise AssertionError("opforge leaked into the fresh venv")
 except ModuleNotFoundError:
     pass

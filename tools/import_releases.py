@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from opforge import toml  # noqa: E402
+from opforge.core import toml# noqa: E402
 from opforge.releases import release_from_flat  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "src/opforge/data/releases.toml"

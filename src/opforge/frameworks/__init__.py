@@ -3,7 +3,7 @@
 An adapter knows how to find its framework in this environment (a probe run in a child
 process, cached), which release pin holds its version, which templates make its glue,
 how Triton loads its libraries, and how to call an op in-process for test vectors.
-Loading a library into the running framework belongs to opforge.runtime, which ships
+Loading a library into the running framework belongs to opforge.artifacts.runtime, which ships
 inside artifacts and must stay stdlib-only.
 """
 
@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.version import InvalidVersion, Version
 
-from .. import log, proc
-from ..errors import ReleaseError, ToolchainError, VersionMismatch
-from ..files import write_atomic
+from opforge.core import log, proc
+from opforge.core.errors import ReleaseError, ToolchainError, VersionMismatch
+from opforge.core.files import write_atomic
 
 if TYPE_CHECKING:
-    from ..recipe import LoadedRecipe, Op
-    from ..releases import Release
+    from opforge.recipe import LoadedRecipe, Op
+    from opforge.releases import Release
 
 PROBE_TIMEOUT_S = 120
 
@@ -134,7 +134,7 @@ class WheelFramework:
 
 
 def registry() -> dict[str, Framework]:
-    from . import onnxruntime, pytorch, tensorflow, tensorrt
+    from opforge.frameworks import onnxruntime, pytorch, tensorflow, tensorrt
 
     return {fw.name: fw for fw in (pytorch.ADAPTER, tensorflow.ADAPTER, onnxruntime.ADAPTER,
                                    tensorrt.ADAPTER)}

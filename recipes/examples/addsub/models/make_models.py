@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opforge import toml  # tomllib on 3.11+, tomli on 3.10
+from opforge.core import toml  # tomllib on 3.11+, tomli on 3.10
 
 HERE = Path(__file__).resolve().parent
 RECIPE = HERE.parent / "recipe.toml"

@@ -1,0 +1,98 @@
+"""ONNX Runtime: a custom-op library over the C API only (headers, nothing linked), loaded
+by Triton's ONNX Runtime backend through model_operations { op_library_filename } or by
+SessionOptions.register_custom_ops_library. It asks the running ORT for API version
+min(compiled, running), so one build also serves newer ONNX Runtimes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opforge.toolchain import sdk
+from opforge.core.errors import ToolchainError
+from opforge.frameworks import CudaSupport, Toolchain, installed_distribution
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+    title = "ONNX Runtime"
+    pin_key = "onnxruntime"
+    distributions = ("onnxruntime", "onnxruntime-gpu")
+    install_hint = "pip install 'opforge[onnxruntime]' (to run tests) and the C headers (see below)"
+    backend_libraries = None  # the C API arrives as a table
+    triton_loading = "model_operations { op_library_filename } in config.pbtxt (ONNX Runtime backend)"
+    glue_template = "onnxruntime/glue.cc.j2"
+    abi_sensitive = False  # only the C API crosses the library boundary
+    exported_symbols = ("RegisterCustomOps",)
+    compatibility = "at-least"
+    requires_cuda = False
+    untestable = ""
+
+    def detect(self, release=None) -> Toolchain:
+        runtime, whose = self._runtime(release)
+        found = sdk.find_onnxruntime(runtime, whose)
+        if isinstance(found, sdk.SdkMissing):
+            raise ToolchainError(sdk.missing_message(found, runtime or "VERSION"))
+        return Toolchain("onnxruntime", found.version, str(found.root), [str(found.include_dir)],
+                         [], [], 17, 1, {"api_version": found.api_version, "found_by": found.how})
+
+    def _runtime(self, release) -> tuple[str | None, str]:
+        """The ONNX Runtime the library will run in, and whose it is: the release's pin, or
+        for release local the installed one (where the test vectors run)."""
+        if release is None:
+            return None, ""
+        if release.is_local:
+            dist = installed_distribution(self)
+            return (dist.version, f"this environment ({dist.metadata['Name']})") if dist \
+                else (None, "")
+        pin = release.pin(self.pin_key)
+        return (pin.value, f"release {release.id}") if pin.known else (None, "")
+
+    def check_release(self, release) -> None:
+        return None
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        return CudaSupport()  # the CUDA stream comes through the C API's kernel context
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        return None
+
+    def op_identity(self, recipe, op, native: bool = False) -> str:
+        return f"{recipe.package.namespace}::{op.name} (ONNX domain {recipe.package.namespace})"
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        import onnxruntime as ort
+        from onnx import helper
+
+        import numpy as np
+
+        def elem(dtype) -> int:
+            return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+        def output_dtype(out: dict):
+            if out["dtype"] in op["types"]:  # the dtype its type variable has on an input
+                source = next(i for i in op["inputs"] if i["dtype"] == out["dtype"])
+                return inputs[source["name"]].dtype
+            return out["dtype"]
+
+        node_attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in attrs.items()}
+        node = helper.make_node(op["name"], [i["name"] for i in op["inputs"]],
+                                [o["name"] for o in op["outputs"]], domain=recipe["namespace"],
+                                **node_attrs)
+        graph = helper.make_graph(
+            [node], f"opforge_{op['name']}",
+            [helper.make_tensor_value_info(i["name"], elem(inputs[i["name"]].dtype), None)
+             for i in op["inputs"]],
+            [helper.make_tensor_value_info(o["name"], elem(output_dtype(o)), None)
+             for o in op["outputs"]])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid(recipe["namespace"], 1)])
+        model.ir_version = 8
+        providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + \
+            ["CPUExecutionProvider"]
+        session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
+        outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
+        return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+
+ADAPTER = OnnxRuntime()

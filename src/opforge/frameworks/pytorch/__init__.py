@@ -1,0 +1,80 @@
+"""PyTorch: TorchScript ops registered with TORCH_LIBRARY, loaded by Triton's PyTorch
+backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opforge.frameworks import CudaSupport, Toolchain, WheelFramework
+
+
+_PROBE = r"""
+import json, os, re, inspect
+import torch
+from torch.utils import cpp_extension
+root = os.path.dirname(torch.__file__)
+lib = os.path.join(root, "lib")
+stds = [int(s) for s in re.findall(r"-std=c\+\+(\d+)", inspect.getsource(cpp_extension))]
+print(json.dumps({
+    "framework": "pytorch",
+    "version": torch.__version__,
+    "location": root,
+    "include_dirs": [os.path.join(root, "include")],
+    "link_libraries": [os.path.join(lib, n) for n in ("libc10.so", "libtorch_cpu.so")
+                       if os.path.exists(os.path.join(lib, n))],
+    "definitions": [],
+    "cxx_standard": max(stds) if stds else 17,
+    "cxx11_abi": int(torch._C._GLIBCXX_USE_CXX11_ABI),
+    "extra": {"cuda": torch.version.cuda, "library_dir": lib,
+              "cuda_libraries": [os.path.join(lib, n) for n in ("libc10_cuda.so",)
+                                 if os.path.exists(os.path.join(lib, n))],
+              "cuda_headers_missing": [h for h in ("c10/cuda/impl/cuda_cmake_macros.h",)
+                                       if not os.path.exists(os.path.join(root, "include", h))]},
+}))
+"""
+
+class PyTorch(WheelFramework):
+    name = "pytorch"
+    title = "PyTorch"
+    pin_key = "pytorch"
+    distributions = ("torch",)
+    install_hint = "pip install 'opforge[pytorch]'"
+    backend_libraries = "pytorch"
+    triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
+    glue_template = "pytorch/glue.cc.j2"
+    probe = _PROBE
+
+    def op_identity(self, recipe, op, native: bool = False) -> str:
+        return f"{recipe.package.namespace}::{op.name}"
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        """The CUDA glue takes the device guard and the current stream from c10_cuda."""
+        found = toolchain.extra.get("cuda_libraries") or []
+        if toolchain.extra.get("cuda") and found:
+            return CudaSupport(list(found))
+        headers = toolchain.extra.get("cuda_headers_missing") or []
+        lib = toolchain.extra.get("library_dir")
+        problem = (f"PyTorch {toolchain.version} is a CPU-only build (torch.version.cuda is "
+                   f"None; {lib} has no libc10_cuda.so, which the CUDA glue links for the "
+                   f"device guard and the current stream")
+        problem += (f", and its include/ lacks {', '.join(headers)}, which c10/cuda headers "
+                    f"include, so the CUDA glue cannot even compile)" if headers else ")")
+        problem += (". Install a CUDA build of torch (pip install torch --index-url "
+                    "https://download.pytorch.org/whl/cu126, say) or build inside the "
+                    "release's NGC PyTorch container")
+        return CudaSupport([], problem, compiles=not headers)
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        import torch
+
+        fn = getattr(getattr(torch.ops, recipe["namespace"]), op["name"])
+        args = [torch.from_numpy(inputs[i["name"]]).to(device) for i in op["inputs"]]
+        with torch.no_grad():
+            result = fn(*args, **attrs)
+        if isinstance(result, torch.Tensor):
+            result = (result,)
+        return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+
+
+ADAPTER = PyTorch()

@@ -1,0 +1,94 @@
+"""TensorFlow: ops registered with REGISTER_OP and an OpKernel, loaded by Triton's
+TensorFlow backend through LD_PRELOAD or model_operations (releases up to 25.02)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from opforge.frameworks import WheelFramework
+
+from opforge.core.errors import ReleaseError
+
+_PROBE = r"""
+import json, os, re
+import tensorflow as tf
+flags = tf.sysconfig.get_compile_flags()
+link = tf.sysconfig.get_link_flags()
+lib_dir = next(f[2:] for f in link if f.startswith("-L"))
+libs = []
+for f in link:
+    if f.startswith("-l:"):
+        libs.append(os.path.join(lib_dir, f[3:]))
+    elif f.startswith("-l"):
+        libs.append(os.path.join(lib_dir, "lib" + f[2:] + ".so"))
+std = next((int(m.group(1)) for f in flags for m in [re.search(r"std=c\+\+(\d+)", f)] if m), 17)
+print(json.dumps({
+    "framework": "tensorflow",
+    "version": tf.__version__,
+    "location": os.path.dirname(tf.__file__),
+    "include_dirs": [f[2:] for f in flags if f.startswith("-I")],
+    "link_libraries": libs,
+    "definitions": [f[2:] for f in flags if f.startswith("-D")
+                    and not f.startswith("-D_GLIBCXX_USE_CXX11_ABI")],
+    "cxx_standard": std,
+    "cxx11_abi": int(tf.sysconfig.CXX11_ABI_FLAG),
+    "extra": {"compile_flags": flags, "link_flags": link},
+}))
+"""
+
+# The first release without Triton's TensorFlow backend.
+TF_BACKEND_REMOVED = (25, 3)
+
+
+def tf_op_name(namespace: str, op: str) -> str:
+    return "".join(p.capitalize() for p in namespace.split("_")) + ">" + op
+
+
+def python_name(op_name: str) -> str:
+    """The function name TensorFlow gives an op's Python wrapper ('Acme>AddSub' -> acme_add_sub)."""
+    name = op_name.replace(">", "_")
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    name = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", name)
+    return re.sub(r"_+", "_", name).lower()
+
+
+class TensorFlow(WheelFramework):
+    name = "tensorflow"
+    title = "TensorFlow"
+    pin_key = "tensorflow"
+    distributions = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
+    install_hint = "pip install 'opforge[tensorflow]'"
+    backend_libraries = "tensorflow"
+    triton_loading = ("model_operations { op_library_filename } in config.pbtxt, or LD_PRELOAD "
+                      "(TensorFlow backend)")
+    glue_template = "tensorflow/glue.cc.j2"
+    probe = _PROBE
+
+    def check_release(self, release) -> None:
+        backend = release.pin("tensorflow_backend").value
+        if not release.is_local and (release.ordinal >= TF_BACKEND_REMOVED
+                                     or backend.startswith("not shipped")):
+            raise ReleaseError(
+                f"Triton release {release.id} has no TensorFlow backend: Triton removed it "
+                f"in 25.03, so a TensorFlow op library cannot be served by {release.id}. "
+                f"Build tensorflow for 25.02 or earlier, or drop it from target.frameworks "
+                f"(or pass --framework for the others).")
+
+    def op_identity(self, recipe, op, native: bool = False) -> str:
+        return op.name if native else tf_op_name(recipe.package.namespace, op.name)
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        import tensorflow as tf
+
+        name = op["name"] if op.get("native") else tf_op_name(recipe["namespace"], op["name"])
+        fn = getattr(handle, python_name(name))
+        with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+            result = fn(**{i["name"]: inputs[i["name"]] for i in op["inputs"]}, **attrs)
+        if not isinstance(result, list | tuple):
+            result = (result,)
+        return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}
+
+
+ADAPTER = TensorFlow()

@@ -1,0 +1,106 @@
+"""TensorRT: one IPluginV3 plugin per op (IPluginV3OneCore/OneBuild/OneRuntime with an
+IPluginCreatorV3One), registered when the library is loaded, which is how Triton's TensorRT
+backend uses plugin libraries (--backend-config=tensorrt,plugins=...); getCreators and
+setLoggerFinder are exported too, for IPluginRegistry::loadLibrary and trtexec
+--dynamicPlugins.
+
+TensorRT is GPU-only: every op needs a CUDA kernel. IPluginV3 exists from TensorRT 10.0;
+an older TensorRT (a release before 24.05) is refused. The headers come from TENSORRT_ROOT
+or the NGC container layout (sdk.find_tensorrt). The library needs libnvinfer (for
+getPluginRegistry): where only headers are present, it links against a stub with
+libnvinfer's soname, as the CUDA toolkit does for libcuda, and the real library is found
+at load time inside Triton.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from opforge.toolchain import sdk
+from opforge.core.errors import ReleaseError, ToolchainError
+from opforge.frameworks import CudaSupport, Toolchain
+
+MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
+
+
+def too_old(version: str) -> bool:
+    try:
+        return Version(version) < MIN_VERSION
+    except InvalidVersion:
+        return False
+
+
+class TensorRT:
+    name = "tensorrt"
+    title = "TensorRT"
+    pin_key = "tensorrt"
+    distributions = ("tensorrt", "tensorrt-cu12", "tensorrt-cu13")
+    install_hint = "the TensorRT SDK (TENSORRT_ROOT) or the release's NGC container"
+    backend_libraries = None  # libnvinfer lives in the system library folder
+    triton_loading = ("--backend-config=tensorrt,plugins=<library> (TensorRT backend; plugins "
+                      "register on load), or LD_PRELOAD")
+    glue_template = "tensorrt/glue.cc.j2"
+    abi_sensitive = False  # TensorRT's interfaces are abstract classes; no std:: types cross
+    exported_symbols = ("getCreators", "setLoggerFinder")
+    # IPluginV3's capability interfaces are versioned: a plugin built against TensorRT 10.x
+    # headers loads into a later 10.y (libnvinfer.so.10); another major has another soname.
+    compatibility = "at-least"
+    requires_cuda = True
+    untestable = ("TensorRT plugins run inside a TensorRT engine on a GPU; opforge test does "
+                  "not build engines yet (use trtexec --dynamicPlugins with the library)")
+
+    def detect(self, release=None) -> Toolchain:
+        found = sdk.find_tensorrt()
+        if isinstance(found, sdk.SdkMissing):
+            raise ToolchainError(sdk.missing_message(found, None))
+        if not found.version:
+            raise ToolchainError(f"{found.include_dir}/NvInferVersion.h gives no TensorRT "
+                                 f"version; point TENSORRT_ROOT at a complete TensorRT release")
+        if too_old(found.version):
+            raise ToolchainError(
+                f"TensorRT {found.version} ({found.include_dir}) has no IPluginV3, which "
+                f"opforge's plugins implement (it appeared in TensorRT 10.0); use TensorRT "
+                f">= 10.0 (Triton releases from 24.05 ship it)")
+        return Toolchain("tensorrt", found.version, str(found.root), [str(found.include_dir)],
+                         [str(found.library)] if found.library else [], [], 17, 1,
+                         {"found_by": found.how, "library": str(found.library or ""),
+                          "major": found.version.split(".")[0]})
+
+    def check_release(self, release) -> None:
+        if release.is_local:
+            return None
+        pin = release.pin(self.pin_key)
+        if pin.known and too_old(pin.value):
+            raise ReleaseError(
+                f"Triton release {release.id} ships TensorRT {pin.value}, which has no "
+                f"IPluginV3 (added in TensorRT 10.0); opforge builds TensorRT plugins for "
+                f"releases with TensorRT >= 10 (24.05 and later)")
+        return None
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        return CudaSupport()
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        """With headers only, link against a stub with libnvinfer's soname (getPluginRegistry
+        only): the plugin library then names libnvinfer.so.<major> as needed, and the real
+        one, already loaded by TensorRT, is what it binds to at run time."""
+        if toolchain.link_libraries:
+            return None
+        major = toolchain.extra["major"]
+        return {"name": "nvinfer", "soversion": major, "soname": f"libnvinfer.so.{major}",
+                "source": "extern \"C\" __attribute__((visibility(\"default\"))) void* "
+                          "getPluginRegistry() noexcept { return nullptr; }\n"}
+
+    def op_identity(self, recipe, op, native: bool = False) -> str:
+        ns = recipe.package.namespace
+        version = "" if native else ", version 1"
+        return f"{ns}::{op.name} (TensorRT plugin {op.name}{version}, namespace {ns})"
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        raise ToolchainError(self.untestable)
+
+
+ADAPTER = TensorRT()

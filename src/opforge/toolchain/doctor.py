@@ -1,0 +1,108 @@
+"""`opforge doctor`: what this machine can build, and for which releases."""
+
+from __future__ import annotations
+
+import sys
+
+from opforge.build import pipeline as build
+from opforge.toolchain import cuda, sdk
+from opforge import frameworks, releases
+from opforge.core.errors import OpforgeError
+
+
+def report(matrix: dict[str, releases.Release]) -> dict:
+    out: dict = {"python": sys.executable, "frameworks": {}, "sdks": {}, "tools": {},
+                 "buildable": {}}
+    toolchains: dict[str, frameworks.Toolchain] = {}
+    for name, fw in frameworks.registry().items():
+        entry: dict = {"installed": None}
+        dist = frameworks.installed_distribution(fw)
+        if dist is not None:
+            entry["installed"] = {"distribution": dist.metadata["Name"], "version": dist.version}
+        try:
+            tc = toolchains[name] = fw.detect()
+            entry["toolchain"] = {"version": tc.version, "location": tc.location,
+                                  "cxx_standard": tc.cxx_standard, "cxx11_abi": tc.cxx11_abi}
+            entry["can_build"] = True
+        except OpforgeError as exc:
+            entry["can_build"] = False
+            entry["why_not"] = exc.message
+        out["frameworks"][name] = entry
+        if entry["can_build"]:
+            tc_version = entry["toolchain"]["version"]
+            fit = []
+            for release in matrix.values():
+                try:
+                    fw.check_release(release)
+                    frameworks.check_version(fw, frameworks.Toolchain(
+                        name, tc_version, "", [], [], [], 17, 1), release)
+                except OpforgeError:
+                    continue
+                fit.append(release.id)
+            out["buildable"][name] = ["local"] + fit
+    for name, find in (("onnxruntime", sdk.find_onnxruntime), ("tensorrt", sdk.find_tensorrt)):
+        found = find()
+        out["sdks"][name] = (found.to_json() if isinstance(found, sdk.SdkLocation)
+                             else {"missing": sdk.missing_message(found, None)})
+    try:
+        tools = build.find_build_tools()
+        out["tools"] = tools.to_json()
+    except OpforgeError as exc:
+        out["tools"] = {"error": exc.message}
+    try:
+        found_nvcc = cuda.find_nvcc()
+        out["cuda"] = {**found_nvcc.to_json(), "can_build": True}
+    except OpforgeError as exc:
+        out["cuda"] = {"can_build": False, "why_not": exc.message}
+    for name, tc in toolchains.items():
+        support = frameworks.get(name).cuda_support(tc)
+        out["frameworks"][name]["cuda"] = {
+            "can_build": not support.problem and out["cuda"]["can_build"],
+            "why_not": support.problem or out["cuda"].get("why_not", "")}
+    return out
+
+
+def print_report(data: dict) -> None:
+    from opforge.core import log
+
+    print(log.style("frameworks", "bold"))
+    for name, fw in data["frameworks"].items():
+        have = fw["installed"]["version"] if fw["installed"] else "not installed"
+        if fw["can_build"]:
+            tc = fw["toolchain"]
+            state = log.style("can build", "green") + (
+                f" (against {tc['version']}, C++{tc['cxx_standard']}, "
+                f"_GLIBCXX_USE_CXX11_ABI={tc['cxx11_abi']})")
+        else:
+            state = log.style("cannot build", "yellow") + f": {fw['why_not']}"
+        print(f"  {name:<12} {have:<14} {state}")
+    print(log.style("SDKs", "bold"))
+    for name, entry in data["sdks"].items():
+        if "missing" in entry:
+            print(f"  {name:<12} {log.style('missing', 'yellow')}: {entry['missing']}")
+        else:
+            api = f", C API {entry['api_version']}" if entry["api_version"] else ""
+            print(f"  {name:<12} {entry['version']} at {entry['root']} (found by "
+                  f"{entry['found_by']}{api})")
+    print(log.style("tools", "bold"))
+    tools = data["tools"]
+    for key in ("cmake", "ninja", "compiler"):
+        if key in tools:
+            extra = tools.get(f"{key}_version", "")
+            print(f"  {key:<12} {tools[key]}  {extra}")
+    if "error" in tools:
+        print(f"  {log.style(tools['error'], 'red')}")
+    nvcc = data["cuda"]
+    print(f"  {'nvcc':<12} " + (f"{nvcc['nvcc']}  {nvcc['version']} (SASS "
+                                f"{', '.join(f'sm_{c}' for c in nvcc['codes'])})"
+                                if nvcc["can_build"] else log.style(nvcc["why_not"], "yellow")))
+    print(log.style("CUDA ops (devices = [\"cuda\"])", "bold"))
+    for name, fw in data["frameworks"].items():
+        if "cuda" in fw:
+            state = (log.style("can build", "green") if fw["cuda"]["can_build"] else
+                     log.style("cannot build", "yellow") + f": {fw['cuda']['why_not']}")
+            print(f"  {name:<12} {state}")
+    print(log.style("buildable here (framework: releases whose pin the installed version "
+                    "satisfies)", "bold"))
+    for name, ids in data["buildable"].items():
+        print(f"  {name:<12} {', '.join(ids)}")
