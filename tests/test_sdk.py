@@ -15,6 +15,8 @@ import pytest
 
 from conftest import EXAMPLE, opforge
 
+from opforge.core.errors import VersionMismatch
+
 # A stand-in archive laid out like an official release: <top>/include/onnxruntime_c_api.h.
 # The header here is this test's own two lines, not ONNX Runtime's.
 HEADER = b"#pragma once\n#define ORT_API_VERSION 42\n"
@@ -180,7 +182,7 @@ def test_the_newest_cached_version_the_release_runtime_accepts(ort_cache, capsys
     toolchain = adapter.detect(resolve("23.01", matrix))
     assert toolchain.version == "1.29.0"
     assert "`opforge sdk fetch onnxruntime 1.13.1` gets them" in capsys.readouterr().err
-    with pytest.raises(frameworks.VersionMismatch):
+    with pytest.raises(VersionMismatch):
         frameworks.check_version(adapter, toolchain, resolve("23.01", matrix))
 
 

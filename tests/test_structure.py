@@ -66,7 +66,7 @@ def framework_names_in(path: Path) -> list[str]:
                     if isinstance(node, ast.arg) else None)
             if name and IDENTIFIER.search(name):
                 found.append(f"{where}: identifier {name}")
-    return found
+    return sorted(found, key=lambda hit: int(hit.split(":")[1]))
 
 
 def test_no_module_outside_frameworks_names_a_framework():

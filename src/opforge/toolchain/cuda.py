@@ -22,7 +22,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from opforge.core import proc, toml
-from opforge.frameworks import version_not_newer
+from opforge.releases.versions import version_not_newer
 from opforge.core.errors import ReleaseError, ToolchainError, UserError, VersionMismatch
 from opforge.releases import Release
 

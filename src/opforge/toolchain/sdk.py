@@ -140,7 +140,7 @@ def _cached_onnxruntime() -> list[SdkLocation]:
 def _choose(cached: list[SdkLocation], runtime: str | None, whose: str) -> SdkLocation:
     """The newest cached version whose headers `runtime` accepts, saying why when there
     was a choice; the newest when none fits (the version check then refuses it, by name)."""
-    from opforge.frameworks import version_not_newer
+    from opforge.releases.versions import version_not_newer
 
     if runtime is None:
         chosen, why = cached[0], "the newest"

@@ -9,7 +9,7 @@ from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
-from opforge.frameworks import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
 
 
 class OnnxRuntime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opforge.frameworks import CudaSupport, Toolchain, WheelFramework
+from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
 
 
 _PROBE = r"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from opforge.frameworks import WheelFramework
+from opforge.frameworks.base import WheelFramework
 
 from opforge.core.errors import ReleaseError
 

@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ReleaseError, ToolchainError
-from opforge.frameworks import CudaSupport, Toolchain
+from opforge.frameworks.base import CudaSupport, Toolchain
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 

@@ -1,0 +1,244 @@
+"""What every framework adapter is: the Protocol, the toolchain a probe finds, detection
+of wheel-installed frameworks and the release-pin check.
+
+An adapter knows how to find its framework in this environment (a probe run in a child
+process, cached), which release pin holds its version, which templates make its glue,
+how Triton loads its libraries, and how to call an op in-process for test vectors.
+Loading a library into the running framework belongs to opforge.artifacts.runtime, which ships
+inside artifacts and must stay stdlib-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opforge.core import log, proc
+from opforge.core.errors import ReleaseError, ToolchainError, VersionMismatch
+from opforge.releases.versions import version_matches, version_not_newer
+from opforge.core.files import write_atomic
+
+if TYPE_CHECKING:
+    from opforge.recipe import LoadedRecipe, Op
+    from opforge.releases import Release
+
+PROBE_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What a probe found of one installed framework: everything its glue compiles with."""
+
+    framework: str
+    version: str
+    location: str
+    include_dirs: list[str]
+    link_libraries: list[str]  # absolute paths of the framework's shared libraries
+    definitions: list[str]  # preprocessor definitions, NAME or NAME=VALUE
+    cxx_standard: int
+    cxx11_abi: int  # value of _GLIBCXX_USE_CXX11_ABI the framework was built with
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CudaSupport:
+    """What an installed framework offers CUDA glue."""
+
+    libraries: list[str] = field(default_factory=list)  # extra libraries the glue links
+    problem: str = ""  # why a CUDA library built here would not work ("" when it would)
+    compiles: bool = True  # whether the CUDA glue at least compiles (its headers are present)
+
+
+def with_libraries(toolchain: Toolchain, libraries: list[str]) -> Toolchain:
+    """The toolchain that also links `libraries` (a device's own framework libraries, such
+    as libc10_cuda.so): what the glue links is what the manifest records and what the audit
+    resolves undefined symbols against."""
+    extra = [lib for lib in libraries if lib not in toolchain.link_libraries]
+    return replace(toolchain, link_libraries=[*toolchain.link_libraries, *extra])
+
+
+class Framework(Protocol):
+    name: str  # registry key and recipe spelling, e.g. "pytorch"
+    title: str  # e.g. "PyTorch"
+    pin_key: str  # the release pin that holds this framework's version
+    distributions: tuple[str, ...]  # PyPI distributions that provide it, in preference order
+    install_hint: str  # how to install it, e.g. "pip install 'opforge[pytorch]'"
+    triton_loading: str  # how Triton loads its libraries (for docs and packaging)
+    # the folder under tritonserver's backend directory whose libraries an op library links
+    # (libc10.so, libtensorflow_framework.so.2): the launch puts it on the library path, since
+    # NGC images do not; None when the library links nothing of the framework's
+    backend_libraries: str | None
+    glue_template: str  # template under templates/ that makes the framework's glue.cc
+
+    abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
+    exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
+    compatibility: str  # "exact": load only into the built version; "at-least": or newer
+    requires_cuda: bool  # GPU-only framework (TensorRT): every op needs a CUDA kernel
+    untestable: str  # why `opforge test` cannot run this framework's vectors ("" when it can)
+
+    def detect(self, release: Release | None = None) -> Toolchain:
+        """What this environment offers to build against (for `release`, where there is a
+        choice: SDK versions); ToolchainError when nothing."""
+
+    def check_release(self, release: Release) -> None:
+        """Raise ReleaseError when the release cannot carry this framework at all."""
+
+    def op_identity(self, recipe: LoadedRecipe, op: Op, native: bool = False) -> str:
+        """The name under which the framework knows the op, e.g. acme::AddSub; `native` for
+        an op of the recipe's native sources (named as they register it)."""
+
+    def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
+                device: str = "cpu") -> dict:
+        """Run the op in-process on `device` ("cpu" or "cuda") with numpy inputs; return
+        numpy outputs by name."""
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        """Whether this installation can build CUDA ops, and what the CUDA glue links."""
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        """A stub library to link against where the SDK has headers only (TensorRT), or None."""
+
+
+class WheelFramework:
+    """Defaults for a framework whose headers and libraries come with its Python wheel
+    (PyTorch, TensorFlow): found by a cached probe in a child process, C++ types cross the
+    library boundary (so the ABI flag matters), loaded only into the version built against."""
+
+    abi_sensitive = True
+    exported_symbols: tuple[str, ...] = ()
+    compatibility = "exact"
+    requires_cuda = False
+    untestable = ""
+    probe: str  # Python source printing a Toolchain as JSON
+
+    def detect(self, release: Release | None = None) -> Toolchain:
+        return probe_installed(self, self.probe)  # type: ignore[arg-type]
+
+    def check_release(self, release: Release) -> None:
+        return None
+
+    def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
+        return CudaSupport()
+
+    def link_stub(self, toolchain: Toolchain) -> dict | None:
+        return None
+
+
+# --- detection -----------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("OPFORGE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "opforge")
+    return Path(root)
+
+
+def installed_distribution(fw: Framework) -> metadata.Distribution | None:
+    """The installed distribution that provides the framework, found without importing it."""
+    for name in fw.distributions:
+        try:
+            return metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _probe_key(fw: Framework, dist: metadata.Distribution, probe_code: str) -> str:
+    # The dist-info folder changes whenever the distribution is reinstalled or upgraded.
+    record = Path(str(getattr(dist, "_path", "") or dist.locate_file("")))
+    try:
+        stamp = record.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    raw = json.dumps([fw.name, sys.executable, dist.metadata["Name"], dist.version, str(record),
+                      stamp, probe_code])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def probe_installed(fw: Framework, probe_code: str) -> Toolchain:
+    """Probe the installed framework (in a child process), cached per installation.
+
+    The probe imports the framework, which costs seconds (TensorFlow's flags ~2.3 s); the
+    cache key changes whenever the installed distribution changes.
+    """
+    dist = installed_distribution(fw)
+    if dist is None:
+        raise ToolchainError(
+            f"{fw.title} is not installed in this environment ({sys.executable}); "
+            f"looked for the distributions {', '.join(fw.distributions)}. Install it with "
+            f"{fw.install_hint}, or build inside the NGC container of the release.")
+    key = _probe_key(fw, dist, probe_code)
+    cached = cache_dir() / "probes" / f"{fw.name}-{key}.json"
+    if cached.is_file():
+        try:
+            return Toolchain(**json.loads(cached.read_text("utf-8")))
+        except (ValueError, TypeError):
+            pass  # a stale or torn cache entry: probe again
+    log.detail(f"probing {fw.title} {dist.version} (cached afterwards)")
+    result = proc.run([sys.executable, "-c", probe_code], timeout=PROBE_TIMEOUT_S,
+                      echo=False, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    payload = [ln for ln in result.output.splitlines() if ln.startswith("{")]
+    if result.returncode != 0 or not payload:
+        tail = "\n".join(result.output.strip().splitlines()[-15:])
+        raise ToolchainError(f"{fw.title} {dist.version} is installed but importing it "
+                             f"failed:\n{tail}")
+    toolchain = Toolchain(**json.loads(payload[-1]))
+    write_atomic(cached, json.dumps(toolchain.to_json(), indent=1))
+    return toolchain
+
+
+# --- pins ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VersionVerdict:
+    framework: str
+    installed: str
+    pin: str
+    policy: str  # "release pin" | "local"
+
+    def describe(self) -> str:
+        if self.policy == "local":
+            return f"{self.framework} {self.installed} (release local: pinned to installed)"
+        return f"{self.framework} {self.installed} matches the pin {self.pin}"
+
+
+def release_pin(fw: Framework, release: Release):
+    """The release's pin of this framework; ReleaseError when no source gives it."""
+    pin = release.pin(fw.pin_key)
+    if not pin.known:
+        raise ReleaseError(
+            f"the {fw.title} version of Triton release {release.id} is unknown: no source in "
+            f"the release matrix gives `{fw.pin_key}` for {release.id}, and opforge does not "
+            f"guess. Add it with --releases-file (a [[release]] with release = "
+            f"\"{release.id}\" and {fw.pin_key} = \"...\" plus its sources), or build for what "
+            f"is installed with --release local.")
+    return pin
+
+
+def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> VersionVerdict:
+    if release.is_local:
+        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local")
+    pin = release_pin(fw, release)
+    matches = (version_not_newer(toolchain.version, pin.value)
+               if fw.compatibility == "at-least" else version_matches(toolchain.version,
+                                                                       pin.value))
+    if not matches:
+        raise VersionMismatch(
+            f"{fw.title} {toolchain.version} is installed, but Triton release {release.id} "
+            f"ships {fw.title} {pin.value}; a library built here would not load there. "
+            f"Either build inside the matching NGC container (where {fw.title} is "
+            f"{pin.value}), or pass --release local to build for the installed "
+            f"{toolchain.version}.",
+            details=[f"installed: {toolchain.version} ({toolchain.location})",
+                     f"release {release.id} pin: {pin.value} "
+                     f"(source: {pin.sources[0] if pin.sources else 'none'})"])
+    return VersionVerdict(fw.name, toolchain.version, pin.value, "release pin")
