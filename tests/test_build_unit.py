@@ -85,4 +85,4 @@ def test_missing_cmake_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(proc, "_bundled_script", lambda name: None)
     monkeypatch.setitem(__import__("sys").modules, "cmake", None)
     with pytest.raises(ToolchainError, match=r"cmake not found; looked at: \$OPFORGE_CMAKE="):
-        proc.find_program("cmake", env_var="OPFORGE_CMAKE", module="cmake")
+        proc.find_program("cmake", setting="cmake", module="cmake")

@@ -13,8 +13,10 @@ import pytest
 
 from conftest import EXAMPLE, have, opforge
 from opforge.toolchain import launcher
-from opforge.core import proc
+from opforge.core import proc, settings
 from opforge.core.errors import UserError
+
+LAUNCHER_ENV = settings.env_var("compiler_launcher")
 
 
 def _free_port() -> int:
@@ -64,14 +66,14 @@ def test_second_build_of_the_example_hits_the_cache(sccache_env, tmp_path):
 
 
 def test_auto_none_and_precedence(monkeypatch, tmp_path):
-    monkeypatch.delenv(launcher.ENV, raising=False)
+    monkeypatch.delenv(LAUNCHER_ENV, raising=False)
     assert launcher.resolve("none", "sccache") is None
     fake = tmp_path / "ccache"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     chosen = launcher.resolve(None, str(fake))
     assert (chosen.kind, chosen.origin) == ("ccache", "build.compiler_launcher of the recipe")
-    monkeypatch.setenv(launcher.ENV, "none")
+    monkeypatch.setenv(LAUNCHER_ENV, "none")
     assert launcher.resolve(None, str(fake)) is None  # the environment beats the recipe
     assert launcher.resolve(str(fake), None).origin == "--compiler-launcher"
     assert launcher.cmake_definitions(chosen, cuda=True) == {
@@ -79,14 +81,14 @@ def test_auto_none_and_precedence(monkeypatch, tmp_path):
 
 
 def test_bad_launchers_name_their_setting(monkeypatch, tmp_path):
-    monkeypatch.delenv(launcher.ENV, raising=False)
+    monkeypatch.delenv(LAUNCHER_ENV, raising=False)
     with pytest.raises(UserError, match=r"--compiler-launcher = 'no-such-cache': no such "
                        r"program.*opforge\[cache\]"):
         launcher.resolve("no-such-cache", None)
     other = tmp_path / "distcc"
     other.write_text("#!/bin/sh\n")
     other.chmod(0o755)
-    monkeypatch.setenv(launcher.ENV, str(other))
+    monkeypatch.setenv(LAUNCHER_ENV, str(other))
     with pytest.raises(UserError, match=r"\$OPFORGE_COMPILER_LAUNCHER = .*distcc is neither"):
         launcher.resolve(None, None)
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from opforge.toolchain import cuda
 from opforge import frameworks, releases
 from opforge.artifacts import inventory, runtime
+from opforge.core import settings
 from opforge.core.errors import UserError
 from opforge.core.files import cached_per_file
+from opforge.core.settings import cache_dir
 from opforge.releases import Release
 
 # The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
@@ -162,7 +164,7 @@ def _framework_symbols(manifest: dict | None) -> set[str] | None:
 def _defined_symbols(lib: Path) -> list[str]:
     """A framework library's exported symbols, cached per file (reading libtensorflow_
     framework's takes seconds; a no-op build must not pay that each time)."""
-    return cached_per_file(frameworks.cache_dir() / "symbols", lib,
+    return cached_per_file(cache_dir() / "symbols", lib,
                            lambda: "\n".join(read_elf(lib).defined)).splitlines()
 
 
@@ -476,7 +478,7 @@ def release_of(manifest: dict | None, matrix: dict[str, Release]
     if rid == releases.LOCAL or rid in matrix:
         return releases.resolve(rid, matrix), ""
     return None, (f"its manifest says release {rid}, which neither opforge's release table "
-                  f"nor a releases file (--releases-file, ${releases.RELEASES_ENV}) has")
+                  f"nor a releases file (--releases-file, ${settings.env_var('releases_file')}) has")
 
 
 def check(paths: list[Path], release=None, load: bool = True,

@@ -28,10 +28,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opforge import frameworks
 from opforge.core import proc
 from opforge.artifacts import runtime
 from opforge.core.files import write_atomic
+from opforge.core.settings import cache_dir
 
 TIMEOUT_S = 180
 _ANSWER = "opforge-inventory: "  # heads the child's one line of JSON, amid the library's output
@@ -139,7 +139,7 @@ def _cache_path(library: Path, manifest: dict) -> Path:
     key = hashlib.sha256(f"{runtime.sha256_file(library)}|{manifest['framework']['version']}|"
                          f"{json.dumps(manifest.get('ops', []), sort_keys=True)}|{child}"
                          .encode()).hexdigest()
-    return frameworks.cache_dir() / "inventory" / f"{key[:32]}.json"
+    return cache_dir() / "inventory" / f"{key[:32]}.json"
 
 
 # --- what runs in the child, per framework --------------------------------------------

@@ -21,11 +21,12 @@ from pathlib import Path, PurePath
 
 import jinja2
 
-from opforge import __version__, frameworks
+from opforge import __version__
 from opforge.recipe import shapes
 from opforge.toolchain.cuda import ArchPlan
 from opforge.core.errors import UserError
 from opforge.core.files import write_atomic
+from opforge.core.settings import cache_dir
 from opforge.frameworks import Framework, Toolchain
 from opforge.recipe import LoadedRecipe, Op
 
@@ -147,7 +148,7 @@ def environment() -> jinja2.Environment:
     # compiled templates are cached (keyed by each template's source checksum): compiling
     # them is a fifth of a no-op build
     # (per opforge version: the environment's settings, such as finalize, are compiled in)
-    cache = frameworks.cache_dir() / "jinja" / __version__
+    cache = cache_dir() / "jinja" / __version__
     cache.mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root())),
                              bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache)),

@@ -24,6 +24,7 @@ from opforge.core import log, proc
 from opforge.toolchain import launcher as launcher_mod
 from opforge.core.errors import BuildError, OpforgeError, ToolchainError, UserError
 from opforge.core.files import cached_per_file
+from opforge.core.settings import cache_dir
 from opforge.frameworks import Framework, Toolchain, VersionVerdict
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
@@ -187,8 +188,8 @@ def raise_all(problems: list[BaseException]) -> None:
 
 
 def find_build_tools() -> BuildTools:
-    cmake = proc.find_program("cmake", env_var="OPFORGE_CMAKE", module="cmake")
-    ninja = proc.find_program("ninja", env_var="OPFORGE_NINJA", module="ninja")
+    cmake = proc.find_program("cmake", setting="cmake", module="cmake")
+    ninja = proc.find_program("ninja", setting="ninja", module="ninja")
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if not cxx:
         raise ToolchainError("no C++ compiler found: set CXX or install g++ "
@@ -202,7 +203,7 @@ def tool_version(program: Path) -> str:
     """The first line of `program --version` for the cmake and ninja that opforge found
     (absolute paths; the wheels' entry points start a Python each), cached per file: two
     version queries cost a no-op build a tenth of a second."""
-    return cached_per_file(frameworks.cache_dir() / "tools", program,
+    return cached_per_file(cache_dir() / "tools", program,
                            lambda: (proc.output_lines([program, "--version"]) or [""])[0])
 
 

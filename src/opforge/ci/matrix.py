@@ -16,7 +16,6 @@ GitLab CI child pipeline, or JSON; ci/ holds the workflows that consume them.
 from __future__ import annotations
 
 import fnmatch
-import os
 import shlex
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -26,6 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from opforge import __version__, frameworks, releases
+from opforge.core import settings
 from opforge.core.errors import OpforgeError, UserError
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
@@ -308,7 +308,7 @@ def gitlab(m: Matrix) -> dict:
     triggers it)."""
     doc: dict = {
         "stages": ["build"],
-        "variables": {"PIP_BREAK_SYSTEM_PACKAGES": "1", "OPFORGE_COMPILER_LAUNCHER": "auto",
+        "variables": {"PIP_BREAK_SYSTEM_PACKAGES": "1", settings.env_var("compiler_launcher"): "auto",
                       "SCCACHE_DIR": f"$CI_PROJECT_DIR/{GITLAB_CACHE}"},
     }
     for j in m.jobs:
@@ -353,4 +353,4 @@ def table(m: Matrix) -> list[str]:
 
 
 def install_spec(flag: str | None) -> str:
-    return flag or os.environ.get("OPFORGE_INSTALL") or DEFAULT_INSTALL
+    return settings.read(flags={"install": flag}).install or DEFAULT_INSTALL

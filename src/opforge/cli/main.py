@@ -503,13 +503,13 @@ def cmd_wheel(args) -> int:
 
 
 def cmd_matrix(args) -> int:
-    from opforge.core import extras
+    from opforge.core import extras, settings
     from opforge.ci import matrix
     from opforge import recipe as recipe_mod, releases
 
     recipe = recipe_mod.load(args.recipe)
     split = matrix.split_patterns
-    releases_file = args.releases_file or releases.env_file()
+    releases_file = settings.read(flags=vars(args)).releases_file
     plan = matrix.plan(recipe, matrix.checkout_path(args.recipe, "the recipe"),
                        split(args.releases), releases.load_matrix(releases_file),
                        split(args.select), split(args.skip), matrix.install_spec(args.install),

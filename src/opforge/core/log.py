@@ -21,6 +21,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from opforge.core import settings
+
 _lock = threading.Lock()
 _quiet = False
 
@@ -46,7 +48,7 @@ def style(text: str, *names: str) -> str:
 
 def ci_system() -> str | None:
     """"github", "gitlab" or None: whose log format the output follows."""
-    forced = os.environ.get("OPFORGE_CI", "").lower()
+    forced = settings.read().ci
     if forced:  # github | gitlab; anything else (none) means plain output
         return forced if forced in ("github", "gitlab") else None
     if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from opforge.core import log
+from opforge.core import log, settings
 from opforge.core.errors import ToolchainError
 
 
@@ -200,18 +200,19 @@ def locate(name: str) -> Path | None:
     return Path(on_path) if on_path else None
 
 
-def find_program(name: str, *, env_var: str, module: str | None = None) -> Path:
-    """Find a program: environment override, then the bundled wheel, then PATH.
+def find_program(name: str, *, setting: str, module: str | None = None) -> Path:
+    """Find a program: the setting that names it (its environment variable), then the
+    bundled wheel, then PATH.
 
     Each rejected candidate is remembered so the error says where we looked.
     """
     tried: list[str] = []
-    override = os.environ.get(env_var)
-    if override:
-        path = Path(override)
+    env_var = settings.env_var(setting)
+    path = getattr(settings.read(), setting)
+    if path is not None:
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        tried.append(f"${env_var}={override} (not an executable file)")
+        tried.append(f"${env_var}={path} (not an executable file)")
     if module is not None:
         try:
             mod = __import__(module)

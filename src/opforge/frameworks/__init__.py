@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (  # the package's interface
-    CudaSupport, Framework, Toolchain, VersionVerdict, WheelFramework, cache_dir, check_version,
+    CudaSupport, Framework, Toolchain, VersionVerdict, WheelFramework, check_version,
     installed_distribution, probe_installed, release_pin, with_libraries)
 
 

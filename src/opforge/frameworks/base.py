@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opforge.core import log, proc
+from opforge.core.settings import cache_dir
 from opforge.core.errors import ReleaseError, ToolchainError, VersionMismatch
 from opforge.releases.versions import version_matches, version_not_newer
 from opforge.core.files import write_atomic
@@ -134,12 +134,6 @@ class WheelFramework:
 
 
 # --- detection -----------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("OPFORGE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "opforge")
-    return Path(root)
 
 
 def installed_distribution(fw: Framework) -> metadata.Distribution | None:

@@ -10,47 +10,32 @@ overrides single fields of existing ones.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from opforge.core import toml
+from opforge.core import settings, toml
 from opforge.core.errors import ReleaseError, UserError
 
-RELEASES_ENV = "OPFORGE_RELEASES_FILE"
 LOCAL = "local"
 
-# Pins in the order `opforge releases show` prints them; other fields follow, sorted.
-MAIN_PINS = ("triton_version", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda",
-             "python", "ubuntu", "min_compute_capability", "min_driver", "tensorflow_backend")
 _META = {"release", "sources", "uncertain", "notes"}
 
-# Which words in a source's text show that it supports a field. A field that no source
-# mentions is attributed to all of the release's sources (attribution = "release").
-_SOURCE_HINTS: dict[str, tuple[str, ...]] = {
-    "triton_version": ("TRITON_VERSION_MAP", "TRITON_SERVER_VERSION", "tag v"),
-    "git_ref": ("blob/r",),
-    "upstream_container_version": ("build.py",),
-    "ubuntu": ("ubuntu",),
-    "python": ("python_backend", "Python 3", "conda"),
-    "onnxruntime": ("ONNX Runtime", "onnxruntime", "TRITON_VERSION_MAP"),
-    "openvino": ("OpenVINO", "openvino", "TRITON_VERSION_MAP"),
-    "openvino_ort_ep": ("OpenVINO", "openvino", "TRITON_VERSION_MAP"),
-    "cuda": ("CUDA",),
-    "min_driver": ("Driver", "driver"),
-    "driver_datacenter_compat": ("Driver", "driver", "R450"),
-    "min_compute_capability": ("compute capability",),
-    "tensorrt": ("TensorRT", "TRT_VERSION"),
-    "pytorch": ("PyTorch", "pytorch"),
-    "tensorflow": ("TensorFlow", "Tensorflow", "tensorflow"),
-    "tensorflow1": ("TensorFlow 1", "1.15"),
-    "tensorflow_backend": ("TF backend", "TensorFlow", "tensorflow"),
-    "trtllm_container_torch": ("trtllm", "TRT-LLM", "TensorRT-LLM"),
-    "trtllm_container_tensorrt": ("trtllm", "TRT-LLM", "TensorRT-LLM"),
-}
+
+@cache
+def _fields() -> dict:
+    """The fields of the release matrix as data (data/pins.toml): `main`, the pins in the
+    order `opforge releases show` prints them, and `source_hints`, which words in a source's
+    text show that it supports a field."""
+    return toml.loads(resources.files("opforge").joinpath("data/pins.toml").read_text("utf-8"))
+
+
+def main_pins() -> tuple[str, ...]:
+    """The pins `opforge releases show` prints first, with their sources; other fields
+    follow, sorted."""
+    return tuple(_fields()["main"])
 
 
 @dataclass(frozen=True)
@@ -93,8 +78,8 @@ class Release:
         return (int(match[1]), int(match[2])) if match else (10**6, 0)
 
     def ordered_pins(self) -> list[Pin]:
-        main = [self.pins[k] for k in MAIN_PINS if k in self.pins]
-        rest = [self.pins[k] for k in sorted(self.pins) if k not in MAIN_PINS]
+        main = [self.pins[k] for k in main_pins() if k in self.pins]
+        rest = [self.pins[k] for k in sorted(self.pins) if k not in main_pins()]
         return main + rest
 
     def to_json(self) -> dict:
@@ -104,7 +89,7 @@ class Release:
 
 
 def attribute_sources(key: str, sources: list[str]) -> tuple[tuple[str, ...], str]:
-    hints = _SOURCE_HINTS.get(key, (key,))
+    hints = _fields()["source_hints"].get(key, (key,))
     matched = tuple(s for s in sources if any(h in s for h in hints))
     if matched:
         return matched, "field"
@@ -144,7 +129,7 @@ def _read_user_file(path: Path) -> list[dict]:
         data = toml.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise UserError(f"releases file {path} does not exist (from --releases-file or "
-                        f"${RELEASES_ENV})") from None
+                        f"${settings.env_var('releases_file')})") from None
     except toml.TOMLDecodeError as exc:
         raise UserError(f"releases file {path}: invalid TOML: {exc}") from None
     entries = data.get("release")
@@ -160,16 +145,12 @@ def _read_user_file(path: Path) -> list[dict]:
     return entries
 
 
-def env_file() -> Path | None:
-    """The releases file named by $OPFORGE_RELEASES_FILE, if any."""
-    return Path(os.environ[RELEASES_ENV]) if os.environ.get(RELEASES_ENV) else None
-
-
 def load_matrix(user_file: Path | None = None) -> dict[str, Release]:
-    """Every known release, the user's file merged over the packaged data, field by field."""
+    """Every known release, the user's file merged over the packaged data, field by field;
+    `user_file` is the --releases-file flag, and without it the releases_file setting
+    decides ($OPFORGE_RELEASES_FILE)."""
     matrix = dict(_packaged())
-    if user_file is None:
-        user_file = env_file()
+    user_file = settings.read(flags={"releases_file": user_file}).releases_file
     if user_file is not None:
         for entry in _read_user_file(user_file):
             added = release_from_flat(entry, origin=str(user_file))
@@ -201,5 +182,6 @@ def resolve(release_id: str, matrix: dict[str, Release]) -> Release:
     hint = f" Did you mean {', '.join(near)}?" if near else ""
     raise ReleaseError(
         f"unknown Triton release {release_id!r}.{hint} `opforge releases` lists the known "
-        f"ones; add it with --releases-file or ${RELEASES_ENV}, or build for what is "
+        f"ones; add it with --releases-file or ${settings.env_var('releases_file')}, or "
+        f"build for what is "
         f"installed with --release local.")

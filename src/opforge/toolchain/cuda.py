@@ -21,7 +21,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from opforge.core import proc, toml
+from opforge.core import proc, settings, toml
 from opforge.releases.versions import version_not_newer
 from opforge.core.errors import ReleaseError, ToolchainError, UserError, VersionMismatch
 from opforge.releases import Release
@@ -61,8 +61,9 @@ def catalogue() -> dict:
 
 
 def _candidates() -> list[Path]:
-    if os.environ.get("OPFORGE_NVCC"):  # an explicit choice: nothing else is looked at
-        return [Path(os.environ["OPFORGE_NVCC"])]
+    chosen = settings.read().nvcc
+    if chosen is not None:  # an explicit choice: nothing else is looked at
+        return [chosen]
     found = []
     if os.environ.get("CUDACXX"):
         found.append(Path(os.environ["CUDACXX"]))

@@ -16,10 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from opforge.core import proc
+from opforge.core import proc, settings
 from opforge.core.errors import UserError
 
-ENV = "OPFORGE_COMPILER_LAUNCHER"
 KNOWN = ("sccache", "ccache")
 
 
@@ -63,9 +62,9 @@ def _total(counts) -> int:
 
 def resolve(flag: str | None, recipe_setting: str | None) -> Launcher | None:
     """The launcher a build uses, or None for plain compiles."""
-    settings = ((flag, "--compiler-launcher"), (os.environ.get(ENV), f"${ENV}"),
-                (recipe_setting, "build.compiler_launcher of the recipe"))
-    value, origin = next(((v, o) for v, o in settings if v), ("auto", "auto"))
+    chosen = settings.read(flags={"compiler_launcher": flag or None},
+                           recipe={"compiler_launcher": recipe_setting or None})
+    value, origin = chosen.compiler_launcher, chosen.origin("compiler_launcher")
     if value == "none":
         return None
     if value == "auto":

@@ -26,6 +26,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from opforge.core import log, toml
+from opforge.core.settings import cache_dir
 from opforge.artifacts.runtime import sha256_file
 from opforge.core.errors import ToolchainError, UserError
 
@@ -68,8 +69,6 @@ def catalogue() -> dict:
 
 
 def cache_root() -> Path:
-    from opforge.frameworks import cache_dir
-
     return cache_dir() / "sdk"
 
 
