@@ -37,3 +37,10 @@ def test_runtime_loader_is_stdlib_only():
             imported.add(node.module.split(".")[0])
     frameworks = {"torch", "tensorflow", "onnxruntime", "tensorrt"}  # imported lazily, only for their own artifacts
     assert imported - frameworks <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_settings_table_is_current():
+    from opforge.core import settings
+
+    assert (ROOT / "docs/settings.md").read_text() == settings.render_markdown(), (
+        "docs/settings.md is stale: run `python -m opforge.core.settings`")
