@@ -389,7 +389,7 @@ def _check_cuda(report: LibraryReport, facts: ElfFacts, release) -> None:
 
 
 def print_report(report: LibraryReport, verbose: bool = True) -> None:
-    from opforge.core import log
+    from opforge.core import log, tables
 
     colours = {"error": "red", "warning": "yellow", "info": "dim"}
     verdict = (log.style("FAIL", "red", "bold") if report.errors else log.style("ok", "green"))
@@ -398,9 +398,11 @@ def print_report(report: LibraryReport, verbose: bool = True) -> None:
     for f in report.findings:
         if f.severity == "info" and not verbose:
             continue
-        print(f"  {log.style(f.severity, colours[f.severity]):<8} {f.code:<10} {f.message}")
+        rows = [[log.style(f.severity, colours[f.severity]), f.code, f.message]]
         if f.fix and f.severity != "info":
-            print(f"  {'':<8} {'':<10} fix: {f.fix}")
+            rows.append(["", "", f"fix: {f.fix}"])
+        for line in tables.lines(rows, (8, 10), gap=" ", indent="  "):
+            print(line)
 
 
 def targets(paths: list[Path]) -> list[tuple[Path, dict | None]]:

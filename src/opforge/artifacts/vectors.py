@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opforge.core import log, proc
+from opforge.core import log, proc, tables
 from opforge.artifacts import runtime
 from opforge.core.errors import LoaderError, TestFailure, UserError
 
@@ -181,9 +181,7 @@ class Report:
             lines.append([r["op"], r["framework"], *([r.get("model", "-")] if by_model else []),
                           r["vector"], types, "pass" if r["ok"] else "FAIL",
                           "-" if err is None else f"{err:.3g}"])
-        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-        for row in lines:
-            text = "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+        for text in tables.lines(lines):
             print(text.replace("FAIL", log.style("FAIL", "red", "bold")))
         for r in self.failed:
             where = r.get("model", r["framework"])

@@ -25,7 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from opforge import __version__, frameworks, releases
-from opforge.core import settings
+from opforge.core import settings, tables
 from opforge.core.errors import OpforgeError, UserError
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
@@ -342,8 +342,7 @@ def table(m: Matrix) -> list[str]:
         steps = "build, check" + (", test" if j.test else "")
         runner = ",".join(j.runner) or f"(default {j.device} runner)"
         rows.append((j.id, j.image, runner, steps))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = tables.lines(rows)
     lines.append(f"{len(m.jobs)} job(s) for {m.recipe} over {', '.join(m.releases)}; "
                  f"artifacts {m.package}-<job>")
     if m.skipped:

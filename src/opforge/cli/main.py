@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from opforge import __version__
-from opforge.core import log
+from opforge.core import log, tables
 from opforge.core.errors import LoaderError, OpforgeError, UserError
 from opforge.artifacts.runtime import LoadRefused
 
@@ -311,28 +311,39 @@ def _print_json(data) -> None:
     print(json.dumps(data, indent=2))
 
 
+def _not_shipped(fw, release) -> bool:
+    """Whether the release cannot carry the framework at all (Triton dropped its backend)."""
+    from opforge.core.errors import ReleaseError
+
+    try:
+        fw.check_release(release)
+    except ReleaseError:
+        return True
+    return False
+
+
 def cmd_releases(args) -> int:
-    from opforge import releases
+    from opforge import frameworks, releases
 
     matrix = releases.load_matrix(args.releases_file)
+    adapters = list(frameworks.registry().values())
+    # the columns of the table: Triton's version, each framework's pin, CUDA
+    cols = ("triton_version", *(fw.pin_key for fw in adapters), "cuda")
     if args.action == "list":
         if args.release:
             raise UserError("`opforge releases list` takes no release; use `opforge releases "
                             f"show {args.release}`")
         if args.json:
-            _print_json([{"release": r.id, **{k: r.pin(k).value or None for k in
-                          ("triton_version", "pytorch", "tensorflow", "onnxruntime",
-                           "tensorrt", "cuda")}} for r in matrix.values()])
+            _print_json([{"release": r.id, **{k: r.pin(k).value or None for k in cols}}
+                         for r in matrix.values()])
             return 0
-        cols = ("triton_version", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda")
-        rows = [["release", "triton", "pytorch", "tensorflow", "onnxruntime", "tensorrt", "cuda"]]
+        rows = [["release", "triton", *cols[1:]]]
         for r in matrix.values():
-            tf = r.pin("tensorflow").value or ("-" if r.ordinal >= (25, 3) else "?")
-            rows.append([r.id] + [tf if k == "tensorflow" else (r.pin(k).value or "?")
-                                  for k in cols])
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            rows.append([r.id, r.pin(cols[0]).value or "?"]
+                        + [r.pin(fw.pin_key).value or ("-" if _not_shipped(fw, r) else "?")
+                           for fw in adapters] + [r.pin(cols[-1]).value or "?"])
+        for line in tables.lines(rows):
+            print(line)
         print("\n? = unknown (no source found; never guessed); - = not shipped. "
               "`opforge releases show R` gives the sources.")
         return 0
@@ -350,10 +361,10 @@ def cmd_releases(args) -> int:
     for pin in release.ordered_pins():
         value = pin.value if pin.known else log.style("unknown", "yellow")
         flag = log.style(" (uncertain)", "yellow") if pin.uncertain else ""
-        print(f"  {pin.key:<26} {value}{flag}")
-        if pin.key in releases.MAIN_PINS:
-            for source in pin.sources[:3]:
-                print(log.style(f"  {'':<26}   source: {source}", "dim"))
+        sources = pin.sources[:3] if pin.key in releases.main_pins() else ()
+        pin_rows = [[pin.key, f"{value}{flag}"]] + [["", f"  source: {s}"] for s in sources]
+        for i, line in enumerate(tables.lines(pin_rows, (26,), gap=" ", indent="  ")):
+            print(log.style(line, "dim") if i else line)
     for note in release.notes:
         print(log.style(f"  note: {note}", "dim"))
     return 0
@@ -380,8 +391,9 @@ def cmd_build(args) -> int:
     if args.json:
         _print_json(result.to_json())
     else:
-        for art in result.artifacts:
-            print(f"{art['framework']:<11} {art.get('version', '-'):<14} {art['library']}")
+        for line in tables.lines([[art["framework"], art.get("version", "-"), art["library"]]
+                                  for art in result.artifacts], (11, 14), gap=" "):
+            print(line)
         log.info(log.style(f"built {len(result.artifacts)} librar"
                            f"{'y' if len(result.artifacts) == 1 else 'ies'} in "
                            f"{result.seconds:.1f}s", "green"))
@@ -447,12 +459,15 @@ def cmd_package(args) -> int:
         _print_json({**plan.to_json(), "dry_run": args.dry_run,
                      "written": [str(p) for p in written]})
         return 0
+    rows = []
     for model in plan.models:
         ops = ", ".join(model.uses) or (f"not read ({model.unread})" if model.unread
                                         else "no custom ops")
         how = (model.loading if model.libraries else
                f"by {', '.join(model.other_packages)}" if model.other_packages else "-")
-        print(f"{model.name:<20} {model.backend:<12} {how:<45} {ops}")
+        rows.append([model.name, model.backend, how, ops])
+    for line in tables.lines(rows, (20, 12, 45), gap=" "):
+        print(line)
     if plan.base_image is None and args.base_image != "none":
         log.warn("no Dockerfile: release local has no tritonserver image; give --base-image")
     verb = "would write" if args.dry_run else "wrote"

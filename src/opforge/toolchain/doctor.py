@@ -63,9 +63,14 @@ def report(matrix: dict[str, releases.Release]) -> dict:
 
 
 def print_report(data: dict) -> None:
-    from opforge.core import log
+    from opforge.core import log, tables
 
-    print(log.style("frameworks", "bold"))
+    def section(title: str, rows: list[list[str]], widths=(12,)) -> None:
+        print(log.style(title, "bold"))
+        for line in tables.lines(rows, widths, gap=" ", indent="  "):
+            print(line)
+
+    rows = []
     for name, fw in data["frameworks"].items():
         have = fw["installed"]["version"] if fw["installed"] else "not installed"
         if fw["can_build"]:
@@ -75,34 +80,32 @@ def print_report(data: dict) -> None:
                 f"_GLIBCXX_USE_CXX11_ABI={tc['cxx11_abi']})")
         else:
             state = log.style("cannot build", "yellow") + f": {fw['why_not']}"
-        print(f"  {name:<12} {have:<14} {state}")
-    print(log.style("SDKs", "bold"))
+        rows.append([name, have, state])
+    section("frameworks", rows, (12, 14))
+    rows = []
     for name, entry in data["sdks"].items():
         if "missing" in entry:
-            print(f"  {name:<12} {log.style('missing', 'yellow')}: {entry['missing']}")
+            rows.append([name, f"{log.style('missing', 'yellow')}: {entry['missing']}"])
         else:
             api = f", C API {entry['api_version']}" if entry["api_version"] else ""
-            print(f"  {name:<12} {entry['version']} at {entry['root']} (found by "
-                  f"{entry['found_by']}{api})")
-    print(log.style("tools", "bold"))
+            rows.append([name, f"{entry['version']} at {entry['root']} (found by "
+                               f"{entry['found_by']}{api})"])
+    section("SDKs", rows)
     tools = data["tools"]
-    for key in ("cmake", "ninja", "compiler"):
-        if key in tools:
-            extra = tools.get(f"{key}_version", "")
-            print(f"  {key:<12} {tools[key]}  {extra}")
+    rows = [[key, f"{tools[key]}  {tools.get(f'{key}_version', '')}"]
+            for key in ("cmake", "ninja", "compiler") if key in tools]
+    section("tools", rows)
     if "error" in tools:
         print(f"  {log.style(tools['error'], 'red')}")
     nvcc = data["cuda"]
-    print(f"  {'nvcc':<12} " + (f"{nvcc['nvcc']}  {nvcc['version']} (SASS "
-                                f"{', '.join(f'sm_{c}' for c in nvcc['codes'])})"
-                                if nvcc["can_build"] else log.style(nvcc["why_not"], "yellow")))
-    print(log.style("CUDA ops (devices = [\"cuda\"])", "bold"))
-    for name, fw in data["frameworks"].items():
-        if "cuda" in fw:
-            state = (log.style("can build", "green") if fw["cuda"]["can_build"] else
-                     log.style("cannot build", "yellow") + f": {fw['cuda']['why_not']}")
-            print(f"  {name:<12} {state}")
-    print(log.style("buildable here (framework: releases whose pin the installed version "
-                    "satisfies)", "bold"))
-    for name, ids in data["buildable"].items():
-        print(f"  {name:<12} {', '.join(ids)}")
+    section_rows = [["nvcc", (f"{nvcc['nvcc']}  {nvcc['version']} (SASS "
+                              f"{', '.join(f'sm_{c}' for c in nvcc['codes'])})"
+                              if nvcc["can_build"] else log.style(nvcc["why_not"], "yellow"))]]
+    for line in tables.lines(section_rows, (12,), gap=" ", indent="  "):
+        print(line)
+    rows = [[name, log.style("can build", "green") if fw["cuda"]["can_build"] else
+             log.style("cannot build", "yellow") + f": {fw['cuda']['why_not']}"]
+            for name, fw in data["frameworks"].items() if "cuda" in fw]
+    section("CUDA ops (devices = [\"cuda\"])", rows)
+    section("buildable here (framework: releases whose pin the installed version satisfies)",
+            [[name, ", ".join(ids)] for name, ids in data["buildable"].items()])
