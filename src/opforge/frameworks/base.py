@@ -27,6 +27,7 @@ from opforge.core.files import write_atomic
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
     from opforge.releases import Release
+    from opforge.toolchain.sdk import SdkLocation, SdkMissing
 
 PROBE_TIMEOUT_S = 120
 
@@ -107,6 +108,24 @@ class Framework(Protocol):
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
 
+    # --- CI image and setup (ci) ---
+    ci_image_why: str  # why CI jobs of this framework run in its image (a note of each job)
+
+    def ci_image(self, release: Release) -> str:
+        """The container image a CI job for the release runs in: it holds exactly the
+        release's version of the framework."""
+
+    def ci_image_missing(self, release: Release) -> str | None:
+        """Why opforge knows no such image for the release; None when it knows one."""
+
+    def ci_setup(self, release: Release, device: str) -> CiSetup:
+        """The job's own setup steps, around installing opforge, with notes on them."""
+
+    # --- command line (cli) ---
+    def find_sdk(self) -> SdkLocation | SdkMissing | None:
+        """The SDK headers found here (`opforge sdk where`, `opforge doctor`), without a
+        release to choose for; None when the framework's wheel carries its headers."""
+
 
 class WheelFramework:
     """Defaults for a framework whose headers and libraries come with its Python wheel
@@ -118,6 +137,7 @@ class WheelFramework:
     compatibility = "exact"
     requires_cuda = False
     untestable = ""
+    title: str
     probe: str  # Python source printing a Toolchain as JSON
 
     def detect(self, release: Release | None = None) -> Toolchain:
@@ -131,6 +151,28 @@ class WheelFramework:
 
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         return None
+
+    # --- CI image and setup (ci) ---
+    # CI jobs run in the NGC container Triton builds the framework's backend from (the
+    # release's upstream_container_version), which holds exactly the release's version
+    ci_image_pattern: str  # the image, with {upstream} for the container version
+
+    def ci_image(self, release: Release) -> str:
+        upstream = release.pin("upstream_container_version").value or release.id
+        return self.ci_image_pattern.format(upstream=upstream)
+
+    def ci_image_missing(self, release: Release) -> str | None:
+        if release.pin("upstream_container_version").value:
+            return None
+        return (f"the NGC {self.title} container Triton {release.id} builds from is "
+                f"unknown (no upstream_container_version in the release matrix)")
+
+    def ci_setup(self, release: Release, device: str) -> CiSetup:
+        return CiSetup()
+
+    # --- command line (cli) ---
+    def find_sdk(self) -> None:
+        return None  # the headers come with the wheel
 
 
 # --- detection -----------------------------------------------------------------------
@@ -236,3 +278,36 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> Vers
                      f"release {release.id} pin: {pin.value} "
                      f"(source: {pin.sources[0] if pin.sources else 'none'})"])
     return VersionVerdict(fw.name, toolchain.version, pin.value, "release pin")
+
+
+# --- CI image and setup (ci) -------------------------------------------------------------
+
+# The tritonserver image is a runtime image: no compiler (cmake and ninja come with
+# opforge's wheels).
+INSTALL_COMPILER = ("command -v g++ >/dev/null || (apt-get update -qq && "
+                    "apt-get install -y -qq --no-install-recommends g++)")
+
+
+@dataclass(frozen=True)
+class CiSetup:
+    """A CI job's framework-specific setup: commands run before opforge is installed (what
+    the image lacks) and after it (the framework's runtime, its SDK), and notes on them."""
+
+    before_opforge: tuple[str, ...] = ()
+    after_opforge: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class TritonserverImage:
+    """CI defaults for a framework whose runtime comes with Triton's backend rather than an
+    NGC framework container: its jobs run in the release's tritonserver image, and install
+    a compiler first."""
+
+    def ci_image(self, release: Release) -> str:
+        return f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
+
+    def ci_image_missing(self, release: Release) -> str | None:
+        return None
+
+    def ci_setup(self, release: Release, device: str) -> CiSetup:
+        return CiSetup(before_opforge=(INSTALL_COMPILER,))

@@ -40,8 +40,10 @@ def report(matrix: dict[str, releases.Release]) -> dict:
                     continue
                 fit.append(release.id)
             out["buildable"][name] = ["local"] + fit
-    for name, find in (("onnxruntime", sdk.find_onnxruntime), ("tensorrt", sdk.find_tensorrt)):
-        found = find()
+    for name, fw in frameworks.registry().items():
+        found = fw.find_sdk()
+        if found is None:  # the wheel carries the headers
+            continue
         out["sdks"][name] = (found.to_json() if isinstance(found, sdk.SdkLocation)
                              else {"missing": sdk.missing_message(found, None)})
     try:

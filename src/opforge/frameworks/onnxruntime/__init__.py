@@ -9,10 +9,12 @@ from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
-from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
+                                     installed_distribution)
+from opforge.frameworks.onnxruntime import ci
 
 
-class OnnxRuntime:
+class OnnxRuntime(TritonserverImage):
     name = "onnxruntime"
     title = "ONNX Runtime"
     pin_key = "onnxruntime"
@@ -93,6 +95,16 @@ class OnnxRuntime:
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+    # --- CI image and setup (ci) ---
+    ci_image_why = ci.WHY_IMAGE
+
+    def ci_setup(self, release, device: str) -> CiSetup:
+        return ci.setup(release, device)
+
+    # --- command line (cli) ---
+    def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
+        return sdk.find_onnxruntime()
 
 
 ADAPTER = OnnxRuntime()

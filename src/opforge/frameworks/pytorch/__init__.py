@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
+from opforge.frameworks.pytorch import ci
 
 
 _PROBE = r"""
@@ -75,6 +76,10 @@ class PyTorch(WheelFramework):
         if isinstance(result, torch.Tensor):
             result = (result,)
         return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- CI image and setup (ci) ---
+    ci_image_pattern = ci.IMAGE
+    ci_image_why = ci.WHY_IMAGE
 
 
 ADAPTER = PyTorch()

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
+from opforge.frameworks.tensorflow import ci
 
 from opforge.core.errors import ReleaseError
 
@@ -89,6 +90,10 @@ class TensorFlow(WheelFramework):
         if not isinstance(result, list | tuple):
             result = (result,)
         return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- CI image and setup (ci) ---
+    ci_image_pattern = ci.IMAGE
+    ci_image_why = ci.WHY_IMAGE
 
 
 ADAPTER = TensorFlow()

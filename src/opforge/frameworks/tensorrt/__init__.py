@@ -20,7 +20,8 @@ from packaging.version import InvalidVersion, Version
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ReleaseError, ToolchainError
-from opforge.frameworks.base import CudaSupport, Toolchain
+from opforge.frameworks.base import CudaSupport, Toolchain, TritonserverImage
+from opforge.frameworks.tensorrt import ci
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -32,7 +33,7 @@ def too_old(version: str) -> bool:
         return False
 
 
-class TensorRT:
+class TensorRT(TritonserverImage):
     name = "tensorrt"
     title = "TensorRT"
     pin_key = "tensorrt"
@@ -101,6 +102,13 @@ class TensorRT:
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:
         raise ToolchainError(self.untestable)
+
+    # --- CI image and setup (ci) ---
+    ci_image_why = ci.WHY_IMAGE
+
+    # --- command line (cli) ---
+    def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
+        return sdk.find_tensorrt()
 
 
 ADAPTER = TensorRT()
