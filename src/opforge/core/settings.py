@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FLAG, ENV, RECIPE, DEFAULT = "flag", "environment", "recipe", "default"
+DEFAULT = "default"  # the origin of a value no source gave
 
 
 def _default_cache_dir() -> Path:
