@@ -5,11 +5,13 @@ min(compiled, running), so one build also serves newer ONNX Runtimes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.onnxruntime import repository
 
 
 class OnnxRuntime:
@@ -57,7 +59,7 @@ class OnnxRuntime:
         return None
 
     def op_identity(self, recipe, op, native: bool = False) -> str:
-        return f"{recipe.package.namespace}::{op.name} (ONNX domain {recipe.package.namespace})"
+        return repository.op_identity(recipe.package.namespace, op.name)
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:
@@ -93,6 +95,19 @@ class OnnxRuntime:
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = ""
+    serve_runner = Path(__file__).with_name("serve_runner.py")
+    model_ops = staticmethod(repository.model_ops)
+
+    def ships_backend(self, release) -> bool:
+        return True
 
 
 ADAPTER = OnnxRuntime()

@@ -3,9 +3,11 @@ backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
+from opforge.frameworks.pytorch import repository
 
 
 _PROBE = r"""
@@ -75,6 +77,19 @@ class PyTorch(WheelFramework):
         if isinstance(result, torch.Tensor):
             result = (result,)
         return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = ""
+    serve_runner = Path(__file__).with_name("serve_runner.py")
+    model_ops = staticmethod(repository.model_ops)
+
+    def ships_backend(self, release) -> bool:
+        return True
 
 
 ADAPTER = PyTorch()
