@@ -44,6 +44,7 @@ from opforge.deploy import repository
 from opforge.core.errors import ServerError, ToolchainError, UserError
 
 STUB = "triton_python_backend_stub"
+RUNNER = "opforge_runner.py"  # the framework's runner beside the wrapper (serve_model.RUNNER)
 RELOAD_DEADLINE_S = 5.0
 # seconds a request to the server may take: readiness while starting, a model's readiness
 # while supervising, a model's reload
@@ -244,11 +245,10 @@ def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
             (target / version).mkdir(parents=True)
             shutil.copyfile(Path(__file__).with_name("serve_model.py"), target / version /
                             "model.py")
-            shutil.copyfile(fw.serve_runner, target / version / fw.serve_runner.name)
+            shutil.copyfile(fw.serve_runner, target / version / RUNNER)
             (target / version / "opforge-serve.json").write_text(json.dumps(
                 {"framework": backend, "model_file": str(model_file.resolve()),
-                 "libraries": item.libraries, "runner": fw.serve_runner.name}, indent=2),
-                "utf-8")
+                 "libraries": item.libraries}, indent=2), "utf-8")
         (target / "config.pbtxt").write_text(
             repository.config_text(_wrapper_config(config, item)), "utf-8")
         served.append(item)

@@ -2,11 +2,11 @@
 tritonserver bundled in the nvidia-pytriton wheel (Python backend only).
 
 Copied as `model.py` into every version folder of the generated repository, beside
-`opforge-serve.json` (framework, model file, op libraries, runner) and the runner of the
-model's framework (the adapter's `serve_runner`, a file of its frameworks/<name>/ folder,
-copied as is). It loads that runner by path and runs the user's model through it with the
-op libraries loaded, in the stub process Triton starts for each model instance, so op
-libraries of different models never share a process.
+`opforge-serve.json` (framework, model file, op libraries) and `opforge_runner.py`, the
+runner of the model's framework (the adapter's `serve_runner`, a file of its
+frameworks/<name>/ folder, copied as is). It loads that runner by path and runs the user's
+model through it with the op libraries loaded, in the stub process Triton starts for each
+model instance, so op libraries of different models never share a process.
 
 Standard library, numpy and `triton_python_backend_utils` only (the runner brings the
 framework): it runs inside Triton's stub, where opforge itself is not imported. Tensors move
@@ -26,6 +26,7 @@ from pathlib import Path
 import triton_python_backend_utils as pb_utils
 
 SPEC = "opforge-serve.json"
+RUNNER = "opforge_runner.py"  # the runner of the model's framework, copied beside this file
 
 
 def _load_runner(path: Path):
@@ -57,8 +58,7 @@ class TritonPythonModel:
         self.name = config["name"]
         self.input_names = [i["name"] for i in config["input"]]
         self.output_names = [o["name"] for o in config["output"]]
-        runner = _load_runner(spec_path.with_name(self.spec["runner"]))
-        self.runner = runner(self.spec, config)
+        self.runner = _load_runner(spec_path.with_name(RUNNER))(self.spec, config)
 
     def execute(self, requests):
         responses = []
