@@ -346,6 +346,27 @@ def test_serve_refuses_what_the_bundled_server_cannot_run(tmp_path):
     assert "nvcr.io/nvidia/tritonserver" in result.stderr
 
 
+def test_serve_without_tritonclient_names_its_extra(monkeypatch, tmp_path):
+    """serve talks to the server through tritonclient's HTTP client: without it, the error
+    names the extra, before any tritonserver starts, and the work folder is gone."""
+    from opforge.core.errors import ToolchainError
+    from opforge.deploy import serve
+
+    (tmp_path / "py" / "1").mkdir(parents=True)
+    (tmp_path / "py" / "config.pbtxt").write_text('name: "py"\nbackend: "python"\n')
+    monkeypatch.setitem(sys.modules, "tritonclient.http", None)
+    server = serve.Server(tmp_path, serve.Options(0, 0, 0, server="bundled"))
+    try:
+        with pytest.raises(ToolchainError) as info:
+            server.start()
+    finally:
+        server.stop()
+    assert info.value.message.startswith("opforge serve needs tritonclient ("), info.value
+    assert info.value.message.endswith(": pip install 'opforge[serve]'")
+    assert info.value.exit_code == 4
+    assert server.process is None and server.workdir is None
+
+
 def test_serve_flags_errors(tmp_path):
     import socket
 

@@ -191,3 +191,40 @@ def test_the_runtime_loader_is_one_stdlib_only_file():
         for name in names:
             assert name.split(".")[0] in stdlib, f"runtime.py line {node.lineno}: imports {name}"
 
+
+
+# --- the serve wrapper and the frameworks' runners ------------------------------------
+
+
+def _imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.name} line {node.lineno}: a relative import"
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+def test_the_serve_wrapper_and_runners_run_without_opforge():
+    """Inside Triton's Python-backend stub opforge is not importable: the wrapper takes the
+    standard library, numpy and the backend's utilities; each framework's runner (a file of
+    its folder, loaded by path) adds only its framework."""
+    from opforge import frameworks
+
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    wrapper = _imported(SRC / "deploy" / "serve_model.py")
+    assert wrapper - stdlib == {"numpy", "triton_python_backend_utils"}, wrapper - stdlib
+    runners = {name: fw.serve_runner for name, fw in frameworks.registry().items()
+               if fw.serve_runner is not None}
+    assert runners, "no framework can be served by the bundled server"
+    for name, path in runners.items():
+        assert path.parent == FRAMEWORKS / name and path.is_file(), path
+        extra = _imported(path) - stdlib - {"numpy"}
+        assert extra and extra <= set(NAMES), f"{path}: imports {sorted(extra)}"
+        classes = {node.name: node for node in ast.parse(path.read_text("utf-8")).body
+                   if isinstance(node, ast.ClassDef)}
+        assert "Runner" in classes and any(
+            isinstance(f, ast.FunctionDef) and f.name == "run" for f in classes["Runner"].body
+        ), f"{path}: no Runner class with run()"

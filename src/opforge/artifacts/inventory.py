@@ -32,6 +32,7 @@ from opforge.core import proc
 from opforge.artifacts import runtime
 from opforge.core.files import write_atomic
 from opforge.core.settings import cache_dir
+from opforge.frameworks.onnxruntime.repository import BUILTIN_DOMAINS, op_identity
 
 TIMEOUT_S = 180
 _ANSWER = "opforge-inventory: "  # heads the child's one line of JSON, amid the library's output
@@ -187,14 +188,6 @@ _ORT_OP_OUT_TYPE, _ORT_OP_OUT_COUNT, _ORT_OP_START, _ORT_OP_END = 5, 6, 19, 20
 _ORT_ELEMENT_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16",
                       6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16",
                       11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
-# ONNX Runtime's own domains: a custom op there shadows or clashes with a built-in
-ORT_BUILTIN_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training",
-                        "ai.onnx.preview.training", "com.microsoft", "com.microsoft.nchwc",
-                        "com.microsoft.experimental", "com.ms.internal.nhwc"}
-
-
-def ort_identity(domain: str, name: str) -> str:
-    return f"{domain}::{name} (ONNX domain {domain})"
 
 
 def _onnxruntime(library: str, declared: list[str]) -> tuple[list[dict], list[dict]]:
@@ -280,13 +273,13 @@ def _onnxruntime(library: str, declared: list[str]) -> tuple[list[dict], list[di
         for op in added.get(domain, []):
             entry = _ort_op(op)
             key = (dname, entry["name"])
-            item = ops.setdefault(key, {"identity": ort_identity(dname, entry["name"]),
+            item = ops.setdefault(key, {"identity": op_identity(dname, entry["name"]),
                                         "domain": dname, "name": entry["name"],
                                         "registrations": []})
             item["registrations"].append({k: v for k, v in entry.items() if k != "name"})
     builtin = []
     for (dname, name), item in sorted(ops.items()):
-        if dname in ORT_BUILTIN_DOMAINS and _onnx_has(name, dname):
+        if dname in BUILTIN_DOMAINS and _onnx_has(name, dname):
             builtin.append({"identity": item["identity"],
                             "with": f"the built-in {name} of domain {dname or 'ai.onnx'}"})
     return [ops[k] for k in sorted(ops)], builtin

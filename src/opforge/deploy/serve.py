@@ -7,7 +7,9 @@ Two ways to run it:
 - bundled: the tritonserver of the nvidia-pytriton wheel (Triton 2.51, Python backend only).
   A generated repository in a private work folder puts a Python-backend model
   (`serve_model.py`) in front of every model; it runs the model in its own framework with the
-  op libraries loaded, one stub process per model instance.
+  op libraries loaded, one stub process per model instance, through the runner file of the
+  framework's adapter (`serve_runner`, copied beside it). Frameworks without one need the
+  native server.
 
 Triton does not restart a Python-backend stub that died (an op that aborted) and keeps
 reporting the model ready; the supervisor watches the stubs and reloads such a model.
@@ -33,19 +35,20 @@ import sysconfig
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opforge.core import log, proc
+from opforge.core import extras, log, proc
 from opforge.deploy import repository
 from opforge.core.errors import ServerError, ToolchainError, UserError
 
 STUB = "triton_python_backend_stub"
-SERVED_FRAMEWORKS = {"pytorch", "onnxruntime", "tensorflow"}
+RUNNER = "opforge_runner.py"  # the framework's runner beside the wrapper (serve_model.RUNNER)
 RELOAD_DEADLINE_S = 5.0
+# seconds a request to the server may take: readiness while starting, a model's readiness
+# while supervising, a model's reload
+_READY_TIMEOUT_S, _PROBE_TIMEOUT_S, _LOAD_TIMEOUT_S = 1.0, 2.0, 60.0
 _POLL_S = 0.2
 _LOADED = re.compile(r"successfully loaded '([^']+)'")
 _LOAD_FAILED = re.compile(r"failed to load '([^']+)'.*?: (.*)$")
@@ -220,7 +223,8 @@ def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
             os.symlink(folder, models_dir / folder.name)
             served.append(Served(folder.name, backend, []))
             continue
-        if backend not in SERVED_FRAMEWORKS:
+        fw = repository.framework_of(backend)
+        if fw is None or fw.serve_runner is None:
             unsupported.append(f"model {folder.name}: {backend} models need Triton's own "
                                f"{backend} backend")
             continue
@@ -241,6 +245,7 @@ def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
             (target / version).mkdir(parents=True)
             shutil.copyfile(Path(__file__).with_name("serve_model.py"), target / version /
                             "model.py")
+            shutil.copyfile(fw.serve_runner, target / version / RUNNER)
             (target / version / "opforge-serve.json").write_text(json.dumps(
                 {"framework": backend, "model_file": str(model_file.resolve()),
                  "libraries": item.libraries}, indent=2), "utf-8")
@@ -301,6 +306,7 @@ class Server:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.on_event = None  # callable(dict) for supervision events
+        self._http = None  # tritonclient.http, once start() found it
 
     # -- start --
     def command(self) -> tuple[list[str], dict[str, str]]:
@@ -357,6 +363,7 @@ class Server:
                             f"(opforge package writes one)")
         try:
             argv, env = self.command()
+            self._http = extras.need("tritonclient.http", "opforge serve", "serve")
             log.detail(log.style("$ " + " ".join(argv), "dim"))
             self.process = subprocess.Popen(
                 argv, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
@@ -392,25 +399,30 @@ class Server:
     def grpc_url(self) -> str:
         return f"127.0.0.1:{self.options.grpc_port}"
 
-    def _get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, OSError):
-            return 0, b""
+    def client(self, timeout: float):
+        """A tritonclient HTTP client of the server whose requests give up after `timeout`
+        seconds; one per thread that uses it (its connections are gevent's)."""
+        return self._http.InferenceServerClient(self.http_url, connection_timeout=timeout,
+                                                network_timeout=timeout)
 
-    def _post(self, path: str, timeout: float = 60.0) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"http://{self.http_url}{path}", data=b"{}",
-                                         method="POST")
+    @staticmethod
+    def _ready(client, model: str = "") -> bool:
+        """Whether the server (or `model`) is ready; not while it does not answer."""
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, OSError) as exc:
-            return 0, str(exc).encode()
+            return client.is_model_ready(model) if model else client.is_server_ready()
+        except OSError:  # refused while it starts, or a timeout
+            return False
+
+    def _load(self, client, model: str) -> tuple[int, str]:
+        """Load `model` again: the HTTP status (200, or 0 when the server did not answer)
+        and the server's error message."""
+        try:
+            client.load_model(model)
+        except self._http.InferenceServerException as exc:
+            return int(exc.status() or 0), exc.message()
+        except OSError as exc:
+            return 0, str(exc)
+        return 200, ""
 
     def _exited(self, what: str) -> ServerError:
         tail = [ln for ln in self.log_tail if ln.strip()][-15:]
@@ -428,23 +440,26 @@ class Server:
         start = time.monotonic()
         total = len(self.served) or None
         shown = 0
-        while not (stopping is not None and stopping.is_set()):
-            if self.process.poll() is not None:
-                raise self._exited("exited before it was ready")
-            while shown < len(self.loaded):
-                shown += 1
-                log.progress("loaded", f"{self.loaded[shown - 1]} ({shown}"
-                                       f"{f'/{total}' if total else ''}, "
-                                       f"{time.monotonic() - start:.1f}s)")
-            status, _ = self._get("/v2/health/ready", timeout=1.0)
-            if status == 200:
-                return time.monotonic() - start
-            if time.monotonic() - start > self.options.ready_timeout:
-                raise ServerError(f"tritonserver was not ready within "
-                                  f"{self.options.ready_timeout:.0f}s (--ready-timeout)",
-                                  details=[ln for ln in self.log_tail if ln.strip()][-15:])
-            time.sleep(0.1)
-        return None
+        client = self.client(_READY_TIMEOUT_S)
+        try:
+            while not (stopping is not None and stopping.is_set()):
+                if self.process.poll() is not None:
+                    raise self._exited("exited before it was ready")
+                while shown < len(self.loaded):
+                    shown += 1
+                    log.progress("loaded", f"{self.loaded[shown - 1]} ({shown}"
+                                           f"{f'/{total}' if total else ''}, "
+                                           f"{time.monotonic() - start:.1f}s)")
+                if self._ready(client):
+                    return time.monotonic() - start
+                if time.monotonic() - start > self.options.ready_timeout:
+                    raise ServerError(f"tritonserver was not ready within "
+                                      f"{self.options.ready_timeout:.0f}s (--ready-timeout)",
+                                      details=[ln for ln in self.log_tail if ln.strip()][-15:])
+                time.sleep(0.1)
+            return None
+        finally:
+            client.close()
 
     # -- supervision --
     def stubs(self) -> dict[str, set[int]]:
@@ -478,26 +493,31 @@ class Server:
     def supervise(self) -> None:
         """Reload a model whose stub process died; runs until stop(). A model that is not
         ready (unloaded through the API) is left alone."""
-        known = self.stubs()
-        while not self._stop.wait(_POLL_S):
-            if self.process.poll() is not None:
-                return
-            now = self.stubs()
-            for model, pids in known.items():
-                gone = pids - now.get(model, set())
-                if not gone or self._get(f"/v2/models/{model}/ready")[0] != 200:
-                    continue
-                started = time.monotonic()
-                self._emit({"event": "stub-died", "model": model, "pids": sorted(gone)})
-                status, body = self._post(f"/v2/repository/models/{model}/load")
-                if status == 200:
-                    self._emit({"event": "reloaded", "model": model,
-                                "seconds": round(time.monotonic() - started, 2)})
-                else:
-                    self._emit({"event": "reload-failed", "model": model, "status": status,
-                                "message": body.decode("utf-8", "replace")[:300]})
+        probe, loader = self.client(_PROBE_TIMEOUT_S), self.client(_LOAD_TIMEOUT_S)
+        try:
+            known = self.stubs()
+            while not self._stop.wait(_POLL_S):
+                if self.process.poll() is not None:
+                    return
                 now = self.stubs()
-            known = now
+                for model, pids in known.items():
+                    gone = pids - now.get(model, set())
+                    if not gone or not self._ready(probe, model):
+                        continue
+                    started = time.monotonic()
+                    self._emit({"event": "stub-died", "model": model, "pids": sorted(gone)})
+                    status, message = self._load(loader, model)
+                    if status == 200:
+                        self._emit({"event": "reloaded", "model": model,
+                                    "seconds": round(time.monotonic() - started, 2)})
+                    else:
+                        self._emit({"event": "reload-failed", "model": model,
+                                    "status": status, "message": message[:300]})
+                    now = self.stubs()
+                known = now
+        finally:
+            probe.close()
+            loader.close()
 
     def run_supervisor(self) -> None:
         thread = threading.Thread(target=self.supervise, daemon=True)

@@ -126,6 +126,27 @@ class Framework(Protocol):
         """The SDK headers found here (`opforge sdk where`, `opforge doctor`), without a
         release to choose for; None when the framework's wheel carries its headers."""
 
+    # --- model repository (deploy) ---
+    triton_backend: str  # the Triton backend that serves its models (config.pbtxt `backend`)
+    triton_platforms: tuple[str, ...]  # what older configs name as `platform` instead
+    model_files: tuple[str, ...]  # default model file names in a version folder, in order
+    # how Triton loads its op libraries: "model_operations" (op_library_filename in each
+    # model's config.pbtxt), "preload" (LD_PRELOAD, the launch script) or "plugins" (the
+    # backend's plugins= option, the launch script)
+    op_loading: str
+    op_kind: str  # what its op libraries hold, as the launch script's comments say
+    unreadable_models: str  # why opforge cannot read ops from its model files ("" when it can)
+    # the runner file (standalone: stdlib and the framework) that `opforge serve`'s bundled
+    # Python-backend wrapper loads to run its models; None when the bundled server cannot
+    serve_runner: Path | None
+
+    def ships_backend(self, release: Release) -> bool:
+        """Whether the release's tritonserver still has the backend for its models."""
+
+    def model_ops(self, path: Path) -> dict[str, str]:
+        """Op identity -> where a model file uses it, for ops the framework does not provide
+        itself; ImportError when the reader's library is not installed here."""
+
 
 class WheelFramework:
     """Defaults for a framework whose headers and libraries come with its Python wheel

@@ -5,13 +5,14 @@ min(compiled, running), so one build also serves newer ONNX Runtimes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
                                      installed_distribution)
-from opforge.frameworks.onnxruntime import ci
+from opforge.frameworks.onnxruntime import ci, repository
 
 
 class OnnxRuntime(TritonserverImage):
@@ -59,7 +60,7 @@ class OnnxRuntime(TritonserverImage):
         return None
 
     def op_identity(self, recipe, op, native: bool = False) -> str:
-        return f"{recipe.package.namespace}::{op.name} (ONNX domain {recipe.package.namespace})"
+        return repository.op_identity(recipe.package.namespace, op.name)
 
     def call_op(self, handle: Any, recipe: dict, op: dict, inputs: dict, attrs: dict,
                 device: str = "cpu") -> dict:
@@ -105,6 +106,19 @@ class OnnxRuntime(TritonserverImage):
     # --- command line (cli) ---
     def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
         return sdk.find_onnxruntime()
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = ""
+    serve_runner = Path(__file__).with_name("serve_runner.py")
+    model_ops = staticmethod(repository.model_ops)
+
+    def ships_backend(self, release) -> bool:
+        return True
 
 
 ADAPTER = OnnxRuntime()

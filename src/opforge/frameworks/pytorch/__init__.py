@@ -3,10 +3,11 @@ backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
-from opforge.frameworks.pytorch import ci
+from opforge.frameworks.pytorch import ci, repository
 
 
 _PROBE = r"""
@@ -80,6 +81,19 @@ class PyTorch(WheelFramework):
     # --- CI image and setup (ci) ---
     ci_image_pattern = ci.IMAGE
     ci_image_why = ci.WHY_IMAGE
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = ""
+    serve_runner = Path(__file__).with_name("serve_runner.py")
+    model_ops = staticmethod(repository.model_ops)
+
+    def ships_backend(self, release) -> bool:
+        return True
 
 
 ADAPTER = PyTorch()

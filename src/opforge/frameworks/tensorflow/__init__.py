@@ -4,10 +4,11 @@ TensorFlow backend through LD_PRELOAD or model_operations (releases up to 25.02)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
-from opforge.frameworks.tensorflow import ci
+from opforge.frameworks.tensorflow import ci, repository
 
 from opforge.core.errors import ReleaseError
 
@@ -67,9 +68,7 @@ class TensorFlow(WheelFramework):
     probe = _PROBE
 
     def check_release(self, release) -> None:
-        backend = release.pin("tensorflow_backend").value
-        if not release.is_local and (release.ordinal >= TF_BACKEND_REMOVED
-                                     or backend.startswith("not shipped")):
+        if not self.ships_backend(release):
             raise ReleaseError(
                 f"Triton release {release.id} has no TensorFlow backend: Triton removed it "
                 f"in 25.03, so a TensorFlow op library cannot be served by {release.id}. "
@@ -94,6 +93,22 @@ class TensorFlow(WheelFramework):
     # --- CI image and setup (ci) ---
     ci_image_pattern = ci.IMAGE
     ci_image_why = ci.WHY_IMAGE
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = ""
+    serve_runner = Path(__file__).with_name("serve_runner.py")
+    model_ops = staticmethod(repository.model_ops)
+
+    def ships_backend(self, release) -> bool:
+        if release.is_local:
+            return True
+        return not (release.ordinal >= TF_BACKEND_REMOVED
+                    or release.pin("tensorflow_backend").value.startswith("not shipped"))
 
 
 ADAPTER = TensorFlow()

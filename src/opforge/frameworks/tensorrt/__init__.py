@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from opforge.toolchain import sdk
 from opforge.core.errors import ReleaseError, ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, TritonserverImage
-from opforge.frameworks.tensorrt import ci
+from opforge.frameworks.tensorrt import ci, repository
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -109,6 +109,21 @@ class TensorRT(TritonserverImage):
     # --- command line (cli) ---
     def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
         return sdk.find_tensorrt()
+
+    # --- model repository (deploy) ---
+    triton_backend = repository.BACKEND
+    triton_platforms = repository.PLATFORMS
+    model_files = repository.MODEL_FILES
+    op_loading = repository.OP_LOADING
+    op_kind = repository.OP_KIND
+    unreadable_models = repository.UNREADABLE
+    serve_runner = None  # the bundled server's Python backend cannot run a plan
+
+    def model_ops(self, path) -> dict[str, str]:
+        raise ToolchainError(self.unreadable_models)
+
+    def ships_backend(self, release) -> bool:
+        return True
 
 
 ADAPTER = TensorRT()
