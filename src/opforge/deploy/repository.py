@@ -33,9 +33,10 @@ from pathlib import Path
 
 from opforge import __version__, frameworks
 from opforge.core import extras, log
-from opforge.artifacts import inventory, runtime
+from opforge.artifacts import runtime
 from opforge.core.errors import LoaderError, UserError
 from opforge.core.files import write_atomic
+from opforge.frameworks.onnxruntime import inventory
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
 
@@ -202,7 +203,7 @@ def onnx_custom_ops(path: Path) -> set[tuple[str, str]]:
     def walk(nodes) -> None:
         for node in nodes:
             key = (node.domain, node.op_type)
-            if node.domain not in inventory.ORT_BUILTIN_DOMAINS and key not in functions:
+            if node.domain not in inventory.BUILTIN_DOMAINS and key not in functions:
                 found.add(key)
             for attr in node.attribute:
                 if attr.HasField("g"):
@@ -268,7 +269,7 @@ def read_model(folder: Path) -> Model:
         if model.backend == "onnxruntime":
             for f in files:
                 for domain, op in onnx_custom_ops(f):
-                    model.uses[inventory.ort_identity(domain, op)] = f"{f.name}: node {op} " \
+                    model.uses[inventory.identity(domain, op)] = f"{f.name}: node {op} " \
                                                                       f"of domain {domain}"
         elif model.backend == "pytorch":
             for f in files:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -106,6 +107,23 @@ class Framework(Protocol):
 
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    # frameworks/<name>/loader.py: its running_<name>/load_<name>, stdlib-only, appended
+    # verbatim to the core (artifacts/runtime.py) in the shipped opforge_runtime.py
+    loader_source: Path
+    # the loader.py's register_<name>: hands its functions to the core's register()
+    register_loader: Callable[[Callable[..., None]], None]
+    # "module:function" the inventory's child imports and calls as take(library, declared)
+    # -> (ops, builtin_clashes); it raises when the framework refuses the library
+    inventory_taker: str
+    # soname patterns of the libraries the framework's process provides to a loaded library
+    framework_libraries: tuple[str, ...]
+    # of exported_symbols, those without which the framework cannot load the library at all
+    required_entry_points: tuple[str, ...]
+    # for a missing entry point that is not required: what needs it (ends the audit's
+    # "does not export NAME: ..."), and the fix ({name} stands for the entry point)
+    optional_entry_point_advice: tuple[str, str]
 
 
 class WheelFramework:

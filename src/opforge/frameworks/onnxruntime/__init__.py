@@ -5,11 +5,13 @@ min(compiled, running), so one build also serves newer ONNX Runtimes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.onnxruntime import loader
 
 
 class OnnxRuntime:
@@ -93,6 +95,14 @@ class OnnxRuntime:
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_onnxruntime)
+    inventory_taker = "opforge.frameworks.onnxruntime.inventory:take"
+    framework_libraries = ()  # the C API arrives as a table: nothing to link
+    required_entry_points = ("RegisterCustomOps",)
+    optional_entry_point_advice = ("", "")  # its one entry point is required
 
 
 ADAPTER = OnnxRuntime()

@@ -3,9 +3,11 @@ backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
+from opforge.frameworks.pytorch import loader
 
 
 _PROBE = r"""
@@ -75,6 +77,15 @@ class PyTorch(WheelFramework):
         if isinstance(result, torch.Tensor):
             result = (result,)
         return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_pytorch)
+    inventory_taker = "opforge.frameworks.pytorch.inventory:take"
+    framework_libraries = (r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so",
+                           r"libc10_cuda\.so", r"libgomp.*\.so.*")
+    required_entry_points = ()
+    optional_entry_point_advice = ("", "")  # no entry points
 
 
 ADAPTER = PyTorch()

@@ -4,9 +4,11 @@ TensorFlow backend through LD_PRELOAD or model_operations (releases up to 25.02)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
+from opforge.frameworks.tensorflow import loader
 
 from opforge.core.errors import ReleaseError
 
@@ -89,6 +91,15 @@ class TensorFlow(WheelFramework):
         if not isinstance(result, list | tuple):
             result = (result,)
         return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_tensorflow)
+    inventory_taker = "opforge.frameworks.tensorflow.inventory:take"
+    framework_libraries = (r"libtensorflow_framework\.so(\.\d+)?",
+                           r"libtensorflow_cc\.so(\.\d+)?")
+    required_entry_points = ()
+    optional_entry_point_advice = ("", "")  # no entry points
 
 
 ADAPTER = TensorFlow()
