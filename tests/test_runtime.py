@@ -105,7 +105,7 @@ def test_opforge_registers_the_same_loader_functions():
     loader.register_frameworks()
     for fw in frameworks.registry().values():
         registered = []
-        fw.register_loader(lambda name, running, load, refused="": registered.append(
-            (name, running, load, refused)))
+        fw.register_loader(lambda name, running, load_library, refused="": registered.append(
+            (name, running, load_library, refused)))
         assert registered and registered[0][0] == fw.name
         assert runtime.FRAMEWORKS[fw.name] == registered[0][1:]

@@ -67,12 +67,12 @@ def read_manifest(path: Path | str) -> dict:
 FRAMEWORKS: dict[str, tuple] = {}
 
 
-def register(framework: str, running, load, refused: str = "") -> None:
+def register(framework: str, running, load_library, refused: str = "") -> None:
     """Add a framework's loader functions: running() gives {"version": ...} and, where the
-    framework has a C++ ABI to match, "cxx11_abi"; load(library, **options) gives what the
-    framework returns for a loaded library, or None where it refuses the library without
-    raising (`refused` says so then, {library} standing for its path)."""
-    FRAMEWORKS[framework] = (running, load, refused)
+    framework has a C++ ABI to match, "cxx11_abi"; load_library(library, **options) gives
+    what the framework returns for a loaded library, or None where it refuses the library
+    without raising (`refused` says so then, {library} standing for its path)."""
+    FRAMEWORKS[framework] = (running, load_library, refused)
 
 
 def _release(version: str) -> tuple[int, ...]:

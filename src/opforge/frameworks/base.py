@@ -4,8 +4,8 @@ of wheel-installed frameworks and the release-pin check.
 An adapter knows how to find its framework in this environment (a probe run in a child
 process, cached), which release pin holds its version, which templates make its glue,
 how Triton loads its libraries, and how to call an op in-process for test vectors.
-Loading a library into the running framework belongs to opforge.artifacts.runtime, which ships
-inside artifacts and must stay stdlib-only.
+Loading a library into the running framework belongs to each framework's loader.py, which
+ships inside artifacts appended to opforge.artifacts.runtime and must stay stdlib-only.
 """
 
 from __future__ import annotations
