@@ -25,6 +25,25 @@ def clash_build(tmp_path_factory) -> dict:
     return built
 
 
+def test_the_cache_key_follows_the_code_the_child_runs(tmp_path, monkeypatch):
+    """A cached inventory is one the same code took: another taker, or another runtime
+    loader (core or a framework's part), is another key."""
+    from opforge.artifacts import inventory, loader
+
+    library = tmp_path / "libops.so"
+    library.write_bytes(b"a library")
+    manifest = {"framework": {"version": "1.0"}, "ops": []}
+    key = inventory._cache_path(library, manifest, "opforge.frameworks.pytorch.inventory:take")
+    assert key == inventory._cache_path(library, manifest,
+                                        "opforge.frameworks.pytorch.inventory:take")
+    assert key != inventory._cache_path(library, manifest,
+                                        "opforge.frameworks.tensorflow.inventory:take")
+    shipped = loader.shipped_source()
+    monkeypatch.setattr(loader, "shipped_source", lambda: shipped + "# changed\n")
+    assert key != inventory._cache_path(library, manifest,
+                                        "opforge.frameworks.pytorch.inventory:take")
+
+
 def test_build_records_what_loading_registered(built_example):
     for art in built_example["artifacts"]:
         manifest = json.loads(Path(art["manifest"]).read_text())

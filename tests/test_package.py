@@ -323,3 +323,17 @@ def test_a_mount_the_loader_would_split_is_refused(example_copy, repo, mount):
     assert f"--mount {mount}: the path at which tritonserver sees the repository cannot " \
            f"contain" in result.stderr and "Traceback" not in result.stderr
     assert {str(p): p.stat().st_mtime_ns for p in repo.rglob("*")} == listing
+
+
+def test_artifacts_ship_the_assembled_runtime_loader(built_example):
+    """opforge_runtime.py in each artifact folder is the core with every framework's
+    loader.py (what tests/test_runtime.py runs standalone), and the manifest vouches for it."""
+    from opforge.artifacts.loader import shipped_source
+    from opforge.artifacts.runtime import sha256_file
+
+    for art in built_example["artifacts"]:
+        folder = Path(art["manifest"]).parent
+        assert (folder / "opforge_runtime.py").read_text("utf-8") == shipped_source()
+        manifest = json.loads(Path(art["manifest"]).read_text())
+        assert manifest["files"]["opforge_runtime.py"] == sha256_file(folder /
+                                                                      "opforge_runtime.py")

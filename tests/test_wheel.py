@@ -62,6 +62,15 @@ def test_one_wheel_per_release_and_framework_set(example_wheel):
     assert "no work to do" in example_wheel["stderr"]
 
 
+def test_the_wheel_ships_the_assembled_runtime_loader(example_wheel):
+    from opforge.artifacts.loader import shipped_source
+
+    archive = zipfile.ZipFile(example_wheel["wheel"])
+    for member in ["addsub_ops/_opforge_runtime.py", *(
+            f"addsub_ops/{fw}/opforge_runtime.py" for fw in example_wheel["frameworks"])]:
+        assert archive.read(member).decode("utf-8") == shipped_source(), member
+
+
 def test_wheel_loads_into_torch_and_tensorflow_in_a_fresh_venv(fresh_venv):
     result = run(fresh_venv, """
 import json

@@ -39,16 +39,6 @@ UBUNTU_CEILINGS = {
 }
 SYSTEM_LIBRARIES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
                     "ld-linux-x86-64.so.2", "libstdc++.so.6", "libgcc_s.so.1"}
-# What each framework's process provides to a library loaded into it (soname patterns).
-FRAMEWORK_LIBRARIES = {
-    "pytorch": [r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so", r"libc10_cuda\.so",
-                r"libgomp.*\.so.*"],
-    "tensorflow": [r"libtensorflow_framework\.so(\.\d+)?", r"libtensorflow_cc\.so(\.\d+)?"],
-    "onnxruntime": [],  # the C API arrives as a table: nothing to link
-    "tensorrt": [r"libnvinfer\.so\.\d+", r"libnvinfer_plugin\.so\.\d+"],
-}
-# Entry points without which the framework cannot load the library at all.
-REQUIRED_ENTRY_POINTS = {"onnxruntime": {"RegisterCustomOps"}}
 _OLD_STRING = re.compile(r"_ZNK?Ss|[RP]K?Ss|Ss$|Ss[EI]")
 _VERSIONED = re.compile(r"^(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)$")
 
@@ -237,7 +227,8 @@ def _check_inventory(report: LibraryReport, registered: inventory.Inventory,
 
 
 def _check_needed(report: LibraryReport, facts: ElfFacts, framework: str | None) -> None:
-    patterns = FRAMEWORK_LIBRARIES.get(framework or "", [])
+    adapter = frameworks.registry().get(framework or "")
+    patterns = adapter.framework_libraries if adapter is not None else ()
     for name in facts.needed:
         if name in SYSTEM_LIBRARIES or any(re.fullmatch(p, name) for p in patterns):
             continue
@@ -348,17 +339,15 @@ def _check_exports(report: LibraryReport, facts: ElfFacts, framework: str | None
                    f"another library's references (or be bound by them)",
                    "hide them: -fvisibility=hidden, a version script exporting only the "
                    "entry points, and -Wl,-Bsymbolic (opforge's generated libraries do)")
-    required = REQUIRED_ENTRY_POINTS.get(framework or "", set())
     for name in sorted(entry_points - set(facts.defined)):
-        if name in required:
+        if name in adapter.required_entry_points:
             report.add("error", "exports", f"does not export {name}, which "
                        f"{framework} looks up to load the library",
                        f"define {name} with default visibility")
         else:
-            report.add("warning", "exports", f"does not export {name}: loading through "
-                       f"IPluginRegistry::loadLibrary or trtexec --dynamicPlugins needs it "
-                       f"(Triton's --backend-config=tensorrt,plugins= does not)",
-                       f"define extern \"C\" {name} (see TensorRT's plugin library docs)")
+            needed_by, fix = adapter.optional_entry_point_advice
+            report.add("warning", "exports", f"does not export {name}: {needed_by}",
+                       fix.format(name=name))
 
 
 def _check_cuda(report: LibraryReport, facts: ElfFacts, release) -> None:

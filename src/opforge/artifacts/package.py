@@ -2,7 +2,7 @@
 
     <out>/<release>/<framework>/lib<package>_<framework>.so
     <out>/<release>/<framework>/manifest.json
-    <out>/<release>/<framework>/opforge_runtime.py
+    <out>/<release>/<framework>/opforge_runtime.py   the runtime loader (loader.shipped_source)
 
 Publishing is atomic per build: everything is staged in a temporary folder beside the
 output and only renamed into place once every framework has built; a failed build leaves
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opforge import __version__
-from opforge.artifacts import runtime
+from opforge.artifacts import loader, runtime
 from opforge.recipe import Output
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def cuda_section(plan: BuildPlan, fb: FrameworkBuild) -> dict | None:
 def _stage_framework(plan: BuildPlan, fb: FrameworkBuild, folder: Path) -> dict:
     folder.mkdir(parents=True)
     shutil.copy2(fb.library, folder / fb.library.name)
-    shutil.copy2(runtime.__file__, folder / RUNTIME_NAME)
+    (folder / RUNTIME_NAME).write_text(loader.shipped_source(), "utf-8")
     files = {name: runtime.sha256_file(folder / name) for name in (fb.library.name, RUNTIME_NAME)}
     manifest = manifest_for(plan, fb, files)
     _write_manifest(folder, manifest)

@@ -1,7 +1,9 @@
 """opforge runtime loader: load a built op library into its framework, safely.
 
-Standalone and stdlib-only: this file is copied next to every artifact (as
-opforge_runtime.py) so a deployment can use it without opforge installed:
+Standalone and stdlib-only: this file, the framework-neutral core, followed verbatim by each
+framework's loader functions (src/opforge/frameworks/<name>/loader.py, which register
+themselves with register() below), is what ships next to every artifact as opforge_runtime.py
+(opforge.artifacts.loader assembles it), so a deployment can use it without opforge installed:
 
     import opforge_runtime
     opforge_runtime.load("dist/24.09/pytorch")          # a folder or its manifest.json
@@ -11,6 +13,9 @@ Before anything is dlopened it checks, from the artifact's manifest.json:
   - that the running framework's version is the one the library was built against,
   - that the running framework's C++ ABI flag is the library's.
 A mismatch raises LoadRefused naming both sides; nothing is loaded.
+
+Inside opforge this module is the core alone; opforge.artifacts.loader registers the same
+loader functions into it, through the adapters.
 """
 
 from __future__ import annotations
@@ -56,70 +61,18 @@ def read_manifest(path: Path | str) -> dict:
     return manifest
 
 
-def _running_pytorch() -> dict:
-    import torch
-
-    return {"version": torch.__version__, "cxx11_abi": int(torch._C._GLIBCXX_USE_CXX11_ABI)}
-
-
-def _running_tensorflow() -> dict:
-    import tensorflow as tf
-
-    return {"version": tf.__version__, "cxx11_abi": int(tf.sysconfig.CXX11_ABI_FLAG)}
+# framework -> (what is running, how to load a library into it, the words for a refusal that
+# the framework signals by returning None): each framework's loader functions, registered
+# by its part of this file where it ships, and by opforge from the adapters otherwise
+FRAMEWORKS: dict[str, tuple] = {}
 
 
-def _load_pytorch(library: str):
-    import torch
-
-    torch.ops.load_library(library)
-    return torch.ops
-
-
-def _load_tensorflow(library: str):
-    import tensorflow as tf
-
-    return tf.load_op_library(library)
-
-
-def _running_onnxruntime() -> dict:
-    import onnxruntime
-
-    return {"version": onnxruntime.__version__}  # C API only: no C++ ABI to match
-
-
-def _load_onnxruntime(library: str, session_options=None):
-    """Register the library into SessionOptions (a new one unless given) and return it."""
-    import onnxruntime
-
-    options = session_options if session_options is not None else onnxruntime.SessionOptions()
-    options.register_custom_ops_library(library)
-    return options
-
-
-def _running_tensorrt() -> dict:
-    import tensorrt
-
-    return {"version": tensorrt.__version__}  # interfaces are abstract classes: no C++ ABI
-
-
-def _load_tensorrt(library: str):
-    """Load through the plugin registry (which calls the library's getCreators); returns the
-    registry, whose creators now include the library's plugins."""
-    import tensorrt
-
-    registry = tensorrt.get_plugin_registry()
-    if registry.load_library(library) is None:
-        raise LoadRefused(f"TensorRT's plugin registry refused {library}; see TensorRT's log")
-    return registry
-
-
-# framework -> (what is running, how to load a library into it)
-FRAMEWORKS = {
-    "pytorch": (_running_pytorch, _load_pytorch),
-    "tensorflow": (_running_tensorflow, _load_tensorflow),
-    "onnxruntime": (_running_onnxruntime, _load_onnxruntime),
-    "tensorrt": (_running_tensorrt, _load_tensorrt),
-}
+def register(framework: str, running, load_library, refused: str = "") -> None:
+    """Add a framework's loader functions: running() gives {"version": ...} and, where the
+    framework has a C++ ABI to match, "cxx11_abi"; load_library(library, **options) gives
+    what the framework returns for a loaded library, or None where it refuses the library
+    without raising (`refused` says so then, {library} standing for its path)."""
+    FRAMEWORKS[framework] = (running, load_library, refused)
 
 
 def _release(version: str) -> tuple[int, ...]:
@@ -183,7 +136,12 @@ def load(path: Path | str, **options):
     verify_files(manifest, folder)
     check_framework(manifest)
     library = str((folder / manifest["library"]).resolve())
-    return FRAMEWORKS[manifest["framework"]["name"]][1](library, **options)
+    _, load_library, refused = FRAMEWORKS[manifest["framework"]["name"]]
+    handle = load_library(library, **options)
+    if handle is None:
+        raise LoadRefused(refused.format(library=library) if refused else
+                          f"{manifest['framework']['title']} refused {library}")
+    return handle
 
 
 def library_path(path: Path | str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opforge.core import log, proc, tables
-from opforge.artifacts import runtime
+from opforge.artifacts import loader, runtime
 from opforge.core.errors import LoaderError, TestFailure, UserError
 
 CHILD_TIMEOUT_S = 600
@@ -74,6 +74,7 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
 
     manifest = runtime.read_manifest(manifest_path)
     adapter = get(manifest["framework"]["name"])
+    loader.register_frameworks()
     try:
         handle = runtime.load(manifest_path)
     except runtime.LoadRefused as exc:

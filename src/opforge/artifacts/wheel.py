@@ -8,7 +8,8 @@ The wheel's CMake project drives opforge's own generated projects through Extern
 in the same binary folders `opforge build` used: the libraries it installs are the ones the
 build just audited (ninja finds nothing to do), and their manifests' sha256 still hold. The
 package holds, per framework, the artifact folder (library, manifest.json, loader) and a
-small loader: `import <package>; <package>.load("pytorch")`.
+small loader: `import <package>; <package>.load("pytorch")` over _opforge_runtime.py, the
+same runtime loader the artifact folders ship (opforge.artifacts.loader.shipped_source).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from opforge.build import codegen, pipeline as build
 from opforge.core import extras, log, proc
-from opforge.artifacts import runtime
+from opforge.artifacts import loader, package, runtime
 from opforge.core.errors import BuildError, CheckFailed
 from opforge.recipe import LoadedRecipe
 from opforge.releases import Release
@@ -74,7 +75,7 @@ def write_project(result: build.BuildResult) -> Path:
         frameworks.append({
             "name": art["framework"], "source": generated / art["framework"],
             "binary": plan.cmake_dir / art["framework"], "library": fb.library,
-            "manifest": folder / runtime.MANIFEST, "runtime": folder / "opforge_runtime.py",
+            "manifest": folder / runtime.MANIFEST, "runtime": folder / package.RUNTIME_NAME,
             "args": _cmake_args(plan, build.framework_definitions(plan, kernels_lib),
                                 generated / art["framework"] / "init-cache.cmake")})
     kernels = None
@@ -91,7 +92,7 @@ def write_project(result: build.BuildResult) -> Path:
     files = {project / "CMakeLists.txt": env.get_template("wheel/CMakeLists.txt.j2").render(ctx),
              project / "pyproject.toml": env.get_template("wheel/pyproject.toml.j2").render(ctx),
              project / "__init__.py": env.get_template("wheel/__init__.py.j2").render(ctx),
-             project / "_opforge_runtime.py": Path(runtime.__file__).read_text("utf-8")}
+             project / "_opforge_runtime.py": loader.shipped_source()}
     for path, text in files.items():
         codegen.write_if_changed(path, text)
     return project

@@ -4,8 +4,8 @@ of wheel-installed frameworks and the release-pin check.
 An adapter knows how to find its framework in this environment (a probe run in a child
 process, cached), which release pin holds its version, which templates make its glue,
 how Triton loads its libraries, and how to call an op in-process for test vectors.
-Loading a library into the running framework belongs to opforge.artifacts.runtime, which ships
-inside artifacts and must stay stdlib-only.
+Loading a library into the running framework belongs to each framework's loader.py, which
+ships inside artifacts appended to opforge.artifacts.runtime and must stay stdlib-only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -146,6 +147,23 @@ class Framework(Protocol):
     def model_ops(self, path: Path) -> dict[str, str]:
         """Op identity -> where a model file uses it, for ops the framework does not provide
         itself; ImportError when the reader's library is not installed here."""
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    # frameworks/<name>/loader.py: its running_<name>/load_<name>, stdlib-only, appended
+    # verbatim to the core (artifacts/runtime.py) in the shipped opforge_runtime.py
+    loader_source: Path
+    # the loader.py's register_<name>: hands its functions to the core's register()
+    register_loader: Callable[[Callable[..., None]], None]
+    # "module:function" the inventory's child imports and calls as take(library, declared)
+    # -> (ops, builtin_clashes); it raises when the framework refuses the library
+    inventory_taker: str
+    # soname patterns of the libraries the framework's process provides to a loaded library
+    framework_libraries: tuple[str, ...]
+    # of exported_symbols, those without which the framework cannot load the library at all
+    required_entry_points: tuple[str, ...]
+    # for a missing entry point that is not required: what needs it (ends the audit's
+    # "does not export NAME: ..."), and the fix ({name} stands for the entry point)
+    optional_entry_point_advice: tuple[str, str]
 
 
 class WheelFramework:

@@ -12,7 +12,7 @@ from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
                                      installed_distribution)
-from opforge.frameworks.onnxruntime import ci, repository
+from opforge.frameworks.onnxruntime import ci, loader, repository
 
 
 class OnnxRuntime(TritonserverImage):
@@ -119,6 +119,14 @@ class OnnxRuntime(TritonserverImage):
 
     def ships_backend(self, release) -> bool:
         return True
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_onnxruntime)
+    inventory_taker = "opforge.frameworks.onnxruntime.inventory:take"
+    framework_libraries = ()  # the C API arrives as a table: nothing to link
+    required_entry_points = ("RegisterCustomOps",)
+    optional_entry_point_advice = ("", "")  # its one entry point is required
 
 
 ADAPTER = OnnxRuntime()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
-from opforge.frameworks.pytorch import ci, repository
+from opforge.frameworks.pytorch import ci, loader, repository
 
 
 _PROBE = r"""
@@ -94,6 +94,15 @@ class PyTorch(WheelFramework):
 
     def ships_backend(self, release) -> bool:
         return True
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_pytorch)
+    inventory_taker = "opforge.frameworks.pytorch.inventory:take"
+    framework_libraries = (r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so",
+                           r"libc10_cuda\.so", r"libgomp.*\.so.*")
+    required_entry_points = ()
+    optional_entry_point_advice = ("", "")  # no entry points
 
 
 ADAPTER = PyTorch()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
-from opforge.frameworks.tensorflow import ci, repository
+from opforge.frameworks.tensorflow import ci, loader, repository
 
 from opforge.core.errors import ReleaseError
 
@@ -109,6 +109,15 @@ class TensorFlow(WheelFramework):
             return True
         return not (release.ordinal >= TF_BACKEND_REMOVED
                     or release.pin("tensorflow_backend").value.startswith("not shipped"))
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_tensorflow)
+    inventory_taker = "opforge.frameworks.tensorflow.inventory:take"
+    framework_libraries = (r"libtensorflow_framework\.so(\.\d+)?",
+                           r"libtensorflow_cc\.so(\.\d+)?")
+    required_entry_points = ()
+    optional_entry_point_advice = ("", "")  # no entry points
 
 
 ADAPTER = TensorFlow()

@@ -14,6 +14,7 @@ at load time inside Triton.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -21,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from opforge.toolchain import sdk
 from opforge.core.errors import ReleaseError, ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, TritonserverImage
-from opforge.frameworks.tensorrt import ci, repository
+from opforge.frameworks.tensorrt import ci, loader, repository
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -124,6 +125,17 @@ class TensorRT(TritonserverImage):
 
     def ships_backend(self, release) -> bool:
         return True
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    loader_source = Path(loader.__file__)
+    register_loader = staticmethod(loader.register_tensorrt)
+    inventory_taker = "opforge.frameworks.tensorrt.inventory:take"
+    framework_libraries = (r"libnvinfer\.so\.\d+", r"libnvinfer_plugin\.so\.\d+")
+    required_entry_points = ()
+    optional_entry_point_advice = (
+        "loading through IPluginRegistry::loadLibrary or trtexec --dynamicPlugins needs it "
+        "(Triton's --backend-config=tensorrt,plugins= does not)",
+        'define extern "C" {name} (see TensorRT\'s plugin library docs)')
 
 
 ADAPTER = TensorRT()
