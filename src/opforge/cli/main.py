@@ -278,13 +278,15 @@ def make_parser() -> argparse.ArgumentParser:
                        "and for which Triton releases each framework can be built here.")
     _common(p)
 
+    from opforge.toolchain import sdk  # the SDKs it can fetch: data/sdks.toml
+
     p = sub.add_parser("sdk", help="fetch SDKs that PyPI does not carry (ONNX Runtime headers)",
                        description="Download an SDK's official release archive into opforge's "
                        "cache, verify its sha256 (pinned in opforge's data, or --sha256), and "
                        "keep it only when it matches. Once cached it is used offline.")
     _common(p)
     p.add_argument("action", choices=["fetch", "where"])
-    p.add_argument("name", choices=["onnxruntime"])
+    p.add_argument("name", choices=sdk.fetchable())
     p.add_argument("version", nargs="?", help="with fetch: e.g. 1.19.2 (the release's pin: "
                    "`opforge releases show R`)")
     p.add_argument("--url", help="download from here instead of the official URL (a mirror)")
@@ -535,7 +537,7 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from opforge.toolchain import doctor
+    from opforge.cli import doctor
     from opforge import releases
 
     data = doctor.report(releases.load_matrix(args.releases_file))
@@ -547,10 +549,11 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_sdk(args) -> int:
+    from opforge import frameworks
     from opforge.toolchain import sdk
 
     if args.action == "where":
-        found = sdk.find_onnxruntime()
+        found = frameworks.get(args.name).find_sdk()
         if isinstance(found, sdk.SdkMissing):
             from opforge.core.errors import ToolchainError
 
@@ -562,7 +565,8 @@ def cmd_sdk(args) -> int:
         return 0
     if not args.version:
         raise UserError(f"`opforge sdk fetch {args.name}` needs a VERSION, e.g. 1.19.2")
-    found = sdk.fetch(args.name, args.version, url=args.url, sha256=args.sha256)
+    found = sdk.fetch(args.name, args.version, frameworks.get(args.name).sdk_at, url=args.url,
+                      sha256=args.sha256)
     if args.json:
         _print_json(found.to_json())
     else:

@@ -27,6 +27,7 @@ from opforge.core.files import write_atomic
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
     from opforge.releases import Release
+    from opforge.toolchain.sdk import SdkLocation, SdkMissing
 
 PROBE_TIMEOUT_S = 120
 
@@ -107,6 +108,14 @@ class Framework(Protocol):
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
 
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release: Release | None = None) -> SdkLocation | SdkMissing | None:
+        """The SDK no wheel carries that its glue builds against (for `release`, where there
+        is a choice of versions); None when its wheel carries all it needs."""
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        """The SDK in an unpacked release archive at `root` (`opforge sdk fetch`), or None."""
+
 
 class WheelFramework:
     """Defaults for a framework whose headers and libraries come with its Python wheel
@@ -130,6 +139,13 @@ class WheelFramework:
         return CudaSupport()
 
     def link_stub(self, toolchain: Toolchain) -> dict | None:
+        return None
+
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release: Release | None = None) -> SdkLocation | SdkMissing | None:
+        return None  # the wheel carries headers and libraries
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return None
 
 

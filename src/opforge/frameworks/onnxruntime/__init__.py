@@ -5,11 +5,13 @@ min(compiled, running), so one build also serves newer ONNX Runtimes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from opforge.toolchain import sdk
+from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.onnxruntime import sdk
 
 
 class OnnxRuntime:
@@ -29,9 +31,9 @@ class OnnxRuntime:
 
     def detect(self, release=None) -> Toolchain:
         runtime, whose = self._runtime(release)
-        found = sdk.find_onnxruntime(runtime, whose)
-        if isinstance(found, sdk.SdkMissing):
-            raise ToolchainError(sdk.missing_message(found, runtime or "VERSION"))
+        found = sdk.find(runtime, whose)
+        if isinstance(found, SdkMissing):
+            raise ToolchainError(missing_message(found, runtime or "VERSION"))
         return Toolchain("onnxruntime", found.version, str(found.root), [str(found.include_dir)],
                          [], [], 17, 1, {"api_version": found.api_version, "found_by": found.how})
 
@@ -93,6 +95,13 @@ class OnnxRuntime:
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release=None) -> SdkLocation | SdkMissing:
+        return sdk.find(*self._runtime(release))
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        return sdk.location(root, how)
 
 
 ADAPTER = OnnxRuntime()
