@@ -29,9 +29,10 @@ def have(module: str) -> bool:
 needs_torch = pytest.mark.skipif(not have("torch"), reason="PyTorch is not installed "
                                  "(pip install 'opforge[pytorch]')")
 def ort_sdk_found() -> bool:
-    from opforge.toolchain import sdk
+    from opforge.frameworks.onnxruntime import sdk
+    from opforge.toolchain.sdk import SdkLocation
 
-    return isinstance(sdk.find_onnxruntime(), sdk.SdkLocation)
+    return isinstance(sdk.find(), SdkLocation)
 
 
 needs_ort = pytest.mark.skipif(

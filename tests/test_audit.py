@@ -251,7 +251,8 @@ def test_cuda_build_resolves_symbols_against_the_cuda_libraries(tmp_path):
     14 more as undefined in PyTorch and failed every CUDA build with exit 8). The framework
     libraries here are stand-ins compiled for the purpose: no GPU, no CUDA torch needed."""
     from opforge.artifacts import audit
-    from opforge.build import pipeline as build
+    from opforge.build import pipeline
+    from opforge.build.plan import BuildPlan, FrameworkBuild
     from opforge import frameworks
     from opforge.frameworks import Toolchain, VersionVerdict
 
@@ -269,11 +270,11 @@ def test_cuda_build_resolves_symbols_against_the_cuda_libraries(tmp_path):
                           [], 17, 1, {"cuda": "13.0", "library_dir": str(torch_lib),
                                       "cuda_libraries": [str(c10_cuda)]})
     pytorch = frameworks.get("pytorch")
-    plan = build.BuildPlan(recipe=None, release=None, devices=["cpu", "cuda"],
-                           build_dir=tmp_path / "b", out_dir=tmp_path / "d")
-    plan.builds["pytorch"] = build.FrameworkBuild(pytorch, toolchain, VersionVerdict(
+    plan = BuildPlan(recipe=None, release=None, devices=["cpu", "cuda"],
+                     build_dir=tmp_path / "b", out_dir=tmp_path / "d")
+    plan.builds["pytorch"] = FrameworkBuild(pytorch, toolchain, VersionVerdict(
         "pytorch", toolchain.version, toolchain.version, "local"))
-    build.check_cuda_support(plan, explicit=True)
+    pipeline.check_cuda_support(plan, explicit=True)
     linked = plan.builds["pytorch"].toolchain.link_libraries
     assert linked == [str(c10), str(c10_cuda)]
 

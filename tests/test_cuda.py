@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, have, needs_torch, opforge, ort_sdk_found, with_cuda
-from opforge.toolchain import cuda, sdk
+from opforge.frameworks.tensorrt import sdk as trt_sdk
+from opforge.toolchain import cuda
+from opforge.toolchain.sdk import SdkLocation
 from opforge import releases
 from opforge.artifacts.audit import read_elf
 from opforge.core.errors import ToolchainError, UserError, VersionMismatch
@@ -167,7 +169,7 @@ def rich_cuda(tmp_path_factory) -> dict:
     if NVCC is None:
         pytest.skip("needs nvcc")
     if not (have("torch") or have("tensorflow") or ort_sdk_found()
-            or isinstance(sdk.find_tensorrt(), sdk.SdkLocation)):
+            or isinstance(trt_sdk.find(), SdkLocation)):
         pytest.skip("no framework of the recipe can be built here: neither PyTorch nor "
                     "TensorFlow is installed, nor ONNX Runtime or TensorRT headers found")
     folder = tmp_path_factory.mktemp("richcuda") / "rich"
@@ -192,7 +194,7 @@ def test_tensorrt_plugin_library_compiles_and_links(rich_cuda):
     lib = rich_cuda["built"]["tensorrt"]
     facts = read_elf(lib)
     assert set(facts.defined) == {"getCreators", "setLoggerFinder"}
-    major = sdk.find_tensorrt().version.split(".")[0]
+    major = trt_sdk.find().version.split(".")[0]
     assert f"libnvinfer.so.{major}" in facts.needed
     assert not facts.search_paths  # never a path to the link-time stub
     assert cuda.fatbin_archs(lib) == {"sass": [80], "ptx": [80]}

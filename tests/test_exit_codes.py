@@ -104,9 +104,9 @@ def framework_not_the_release_pin(request, tmp_path):
 
 
 def sdk_headers_missing(request, tmp_path):
-    from opforge.toolchain import sdk
+    from opforge.frameworks.onnxruntime import sdk
 
-    if any(sdk._ort_location(Path(p), "") for p in sdk.WELL_KNOWN["onnxruntime"]):
+    if any(sdk.location(Path(p), "") for p in sdk.WELL_KNOWN):
         pytest.skip("ONNX Runtime headers are installed at a well-known path here")
     (tmp_path / "empty").mkdir()
     return opforge("sdk", "where", "onnxruntime", "--json",

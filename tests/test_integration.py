@@ -55,6 +55,38 @@ def test_manifest_records_versions_abi_and_checksums(built_example, example_copy
     assert m["build"]["compiler"] and m["build"]["cmake_version"].startswith("cmake version")
 
 
+def _file_api_target(binary: Path, name: str) -> dict:
+    """The raw File API reply of one target, read without opforge's reader."""
+    reply = binary / ".cmake/api/v1/reply"
+    index = json.loads(max(reply.glob("index-*.json")).read_text())
+    codemodel = json.loads((reply / index["reply"]["client-opforge"]["codemodel-v2"]
+                            ["jsonFile"]).read_text())
+    (entry,) = [t for t in codemodel["configurations"][0]["targets"] if t["name"] == name]
+    return json.loads((reply / entry["jsonFile"]).read_text())
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_manifest_build_flags_are_what_cmake_reports(built_example, example_copy, framework):
+    """The manifest's flags, definitions, include folders and linked libraries are CMake's
+    own account of the build (its File API reply), not strings opforge wrote."""
+    m = json.loads((example_copy / f"dist/local/{framework}/manifest.json").read_text())
+    target = _file_api_target(example_copy / f"build/local/cmake/{framework}",
+                              f"addsub_ops_{framework}")
+    (group,) = [g for g in target["compileGroups"] if g["language"] == "CXX"]
+    assert m["build"]["definitions"] == [d["define"] for d in group["defines"]]
+    assert f"_GLIBCXX_USE_CXX11_ABI={m['framework']['cxx11_abi']}" in m["build"]["definitions"]
+    assert m["build"]["include_dirs"] == [i["path"] for i in group["includes"]]
+    gen_include = (example_copy / "build/local/gen/include").resolve()
+    assert gen_include in [Path(p).resolve() for p in m["build"]["include_dirs"]]
+    fragments = " ".join(f["fragment"] for f in group["compileCommandFragments"]).split()
+    assert sorted(m["build"]["cxx_flags"].split()) == sorted(fragments)
+    assert m["build"]["cxx_flags"].startswith(f"-std=c++{group['languageStandard']['standard']}")
+    linked = [f["fragment"] for f in target["link"]["commandFragments"]
+              if f["role"] == "libraries" and f["fragment"].startswith("/")
+              and ".so" in Path(f["fragment"]).name]
+    assert m["build"]["link_libraries"] == linked and linked
+
+
 def _run_python(code: str, *paths: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
                           env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})

@@ -143,10 +143,9 @@ def cache_with_onnxruntime(cache: Path, *versions: str) -> None:
 @pytest.fixture
 def ort_cache(tmp_path, monkeypatch) -> Path:
     """An empty opforge cache, with the environment and well-known paths out of the way."""
-    from opforge.toolchain import sdk
+    from opforge.frameworks.onnxruntime import sdk
 
-    well_known = [p for p in sdk.WELL_KNOWN["onnxruntime"]
-                  if sdk._ort_location(Path(p), "well-known path")]
+    well_known = [p for p in sdk.WELL_KNOWN if sdk.location(Path(p), "well-known path")]
     if well_known:
         pytest.skip(f"ONNX Runtime headers installed at {well_known[0]} come before the cache")
     monkeypatch.delenv("ONNXRUNTIME_ROOT", raising=False)

@@ -47,7 +47,9 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, TERMINAL_SUMMARY, have, opforge, with_cuda
-from opforge.toolchain import cuda, sdk
+from opforge.frameworks.onnxruntime.sdk import api_version
+from opforge.frameworks.tensorrt.sdk import version_of as tensorrt_version
+from opforge.toolchain import cuda
 from opforge.artifacts.audit import read_elf
 
 HARNESS = ROOT / "tests" / "data" / "sdk_glue"
@@ -222,7 +224,7 @@ def ort_sdk(request, www, tmp_path_factory) -> OrtSdk:
     if not (include / "onnxruntime_c_api.h").is_file():
         pytest.fail(f"{root} has no include/onnxruntime_c_api.h: ONNXRUNTIME_ROOT must name "
                     f"unpacked official ONNX Runtime releases")
-    api = sdk.ort_api_version(include) or 0
+    api = api_version(include) or 0
     version = release_version(root, api)
     label = f"onnxruntime {version} (C API {api}, {root})"
     missing = missing_includes(include)
@@ -432,7 +434,7 @@ def trt_sdk(request, tmp_path_factory) -> TrtSdk:
     if root is None:
         pytest.skip("TENSORRT_ROOT is not set: name one or more unpacked TensorRT releases "
                     f"(joined with {os.pathsep!r}) to check the plugin glue against them")
-    version = sdk.tensorrt_version(root / "include")
+    version = tensorrt_version(root / "include")
     if not (root / "include" / "NvInfer.h").is_file() or not version:
         pytest.fail(f"{root} has no include/NvInfer.h with a NvInferVersion.h: TENSORRT_ROOT "
                     f"must name unpacked TensorRT releases")

@@ -17,14 +17,10 @@ import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from opforge import __version__
 from opforge.artifacts import loader, runtime
+from opforge.build.plan import BuildPlan, FrameworkBuild
 from opforge.recipe import Output
-
-if TYPE_CHECKING:
-    from opforge.build.pipeline import BuildPlan, FrameworkBuild
 
 RUNTIME_NAME = "opforge_runtime.py"
 
@@ -78,14 +74,20 @@ def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> 
         "devices": plan.devices,
         "ops": op_inventory(plan, fb),
         "triton": {"loading": fb.framework.triton_loading},
-        "build": {**plan.tools.to_json(), "include_dirs": tc.include_dirs,
-                  "link_libraries": tc.link_libraries, "definitions": tc.definitions,
-                  "cxx_flags": f"-std=c++{tc.cxx_standard} "
-                               f"-D_GLIBCXX_USE_CXX11_ABI={tc.cxx11_abi} -fvisibility=hidden "
-                               f"-O3 -DNDEBUG -fPIC"},
+        "build": {**plan.tools.to_json(), **built_with(fb)},
         "cuda": cuda_section(plan, fb),
         "files": files,
     }
+
+
+def built_with(fb: FrameworkBuild) -> dict:
+    """How CMake compiled and linked the library, as its File API reply says (not what
+    opforge asked for): the C++ flags, definitions and include folders of its C++ sources,
+    and the shared libraries from outside the project it links."""
+    compiled = fb.target.compile_group("CXX")
+    return {"include_dirs": compiled.includes,
+            "link_libraries": fb.target.linked_shared_libraries(),
+            "definitions": compiled.defines, "cxx_flags": fb.target.cxx_flags()}
 
 
 def cuda_section(plan: BuildPlan, fb: FrameworkBuild) -> dict | None:

@@ -267,7 +267,7 @@ def untestable(manifest: dict, device: str) -> str | None:
 
 def run_all(recipe, release, names: list[str] | None, out_dir: Path | None,
             device: str = "cpu") -> Report:
-    from opforge.build.pipeline import default_out_dir, select_frameworks
+    from opforge.build.plan import default_out_dir, select_frameworks
 
     selected = [fw.name for fw in select_frameworks(recipe, names)]
     folders, skipped = artifact_dirs((out_dir or default_out_dir(recipe)).resolve(), release.id,

@@ -22,7 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from opforge.build import codegen, pipeline as build
+from opforge.build import cmake, codegen, pipeline
+from opforge.build.plan import BuildPlan, BuildResult
 from opforge.core import extras, log, proc
 from opforge.artifacts import loader, package, runtime
 from opforge.core.errors import BuildError, CheckFailed
@@ -33,7 +34,7 @@ from opforge.releases import Release
 @dataclass
 class WheelResult:
     wheel: Path
-    build: build.BuildResult
+    build: BuildResult
     frameworks: list[str]
 
     def to_json(self) -> dict:
@@ -53,7 +54,7 @@ def wheel_version(recipe: LoadedRecipe, release: Release, frameworks: list[str])
     return f"{recipe.package.version}+{label}." + ".".join(sorted(frameworks))
 
 
-def _cmake_args(plan: build.BuildPlan, definitions: dict[str, str],
+def _cmake_args(plan: BuildPlan, definitions: dict[str, str],
                 init_cache: Path | None = None) -> list[str]:
     args = [f"-DCMAKE_MAKE_PROGRAM={plan.tools.ninja}",
             f"-DCMAKE_CXX_COMPILER={plan.tools.compiler}"]
@@ -61,7 +62,7 @@ def _cmake_args(plan: build.BuildPlan, definitions: dict[str, str],
     return (["-C", str(init_cache)] if init_cache else []) + args
 
 
-def write_project(result: build.BuildResult) -> Path:
+def write_project(result: BuildResult) -> Path:
     plan = result.plan
     recipe = plan.recipe
     project = plan.build_dir / "wheel"
@@ -76,12 +77,12 @@ def write_project(result: build.BuildResult) -> Path:
             "name": art["framework"], "source": generated / art["framework"],
             "binary": plan.cmake_dir / art["framework"], "library": fb.library,
             "manifest": folder / runtime.MANIFEST, "runtime": folder / package.RUNTIME_NAME,
-            "args": _cmake_args(plan, build.framework_definitions(plan, kernels_lib),
+            "args": _cmake_args(plan, cmake.framework_definitions(plan, kernels_lib),
                                 generated / art["framework"] / "init-cache.cmake")})
     kernels = None
     if kernels_lib is not None:
         kernels = {"source": generated / "kernels", "binary": plan.cmake_dir / "kernels",
-                   "args": _cmake_args(plan, build.kernels_definitions(plan))}
+                   "args": _cmake_args(plan, cmake.kernels_definitions(plan))}
     ctx = {"recipe_name": recipe.path.name, "package": recipe.package,
            "release": plan.release.id, "import_name": import_name(recipe),
            "dist_name": recipe.package.name, "frameworks": frameworks, "kernels": kernels,
@@ -108,7 +109,7 @@ def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[st
                 build_dir: Path | None = None,
                 compiler_launcher: str | None = None) -> WheelResult:
     extras.need("scikit_build_core.build", "opforge wheel", "wheel")  # before building
-    result = build.build(recipe, release, framework_names, out_dir, build_dir,
+    result = pipeline.build(recipe, release, framework_names, out_dir, build_dir,
                          compiler_launcher=compiler_launcher)
     if not result.audit_ok:
         raise CheckFailed("the built libraries failed the audit (see above); no wheel made "
@@ -123,7 +124,7 @@ def build_wheel(recipe: LoadedRecipe, release: Release, framework_names: list[st
                            on_line=lambda line: log.progress("wheel", line), echo=False)
         if outcome.returncode != 0:
             raise BuildError("scikit-build-core could not build the wheel",
-                             details=build.diagnostics(outcome.output))
+                             details=cmake.diagnostics(outcome.output))
         name = outcome.output.strip().splitlines()[-1].strip()
         wheel = wheel_dir / name
         if not wheel.is_file():

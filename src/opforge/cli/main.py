@@ -39,7 +39,7 @@ def _launcher_flag(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from opforge.toolchain import sdk
+    from opforge.toolchain import sdk  # the SDKs `opforge sdk fetch` can fetch: data/sdks.toml
 
     parser = _Parser(prog="opforge", description="Build custom-op libraries for NVIDIA "
                      "Triton Inference Server, against exactly the framework versions of a "
@@ -284,9 +284,7 @@ or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
                        "keep it only when it matches. Once cached it is used offline.")
     _common(p)
     p.add_argument("action", choices=["fetch", "where"])
-    # the SDKs of data/sdks.toml that have a download URL
-    p.add_argument("name", choices=[name for name, entry in sdk.catalogue().items()
-                                    if "url" in entry])
+    p.add_argument("name", choices=sdk.fetchable())
     p.add_argument("version", nargs="?", help="with fetch: e.g. 1.19.2 (the release's pin: "
                    "`opforge releases show R`)")
     p.add_argument("--url", help="download from here instead of the official URL (a mirror)")
@@ -552,7 +550,7 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from opforge.toolchain import doctor
+    from opforge.cli import doctor
     from opforge import releases
 
     data = doctor.report(releases.load_matrix(args.releases_file))
@@ -580,7 +578,8 @@ def cmd_sdk(args) -> int:
         return 0
     if not args.version:
         raise UserError(f"`opforge sdk fetch {args.name}` needs a VERSION, e.g. 1.19.2")
-    found = sdk.fetch(args.name, args.version, url=args.url, sha256=args.sha256)
+    found = sdk.fetch(args.name, args.version, frameworks.get(args.name).sdk_at, url=args.url,
+                      sha256=args.sha256)
     if args.json:
         _print_json(found.to_json())
     else:

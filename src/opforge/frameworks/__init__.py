@@ -10,6 +10,10 @@ from opforge.frameworks.base import (  # the package's interface
     CudaSupport, Framework, Toolchain, VersionVerdict, WheelFramework, check_version,
     installed_distribution, probe_installed, release_pin, with_libraries)
 
+__all__ = ["CudaSupport", "Framework", "Toolchain", "VersionVerdict", "WheelFramework",
+           "check_version", "get", "installed_distribution", "probe_installed", "registry",
+           "release_pin", "with_libraries"]
+
 
 def registry() -> dict[str, Framework]:
     from opforge.frameworks import onnxruntime, pytorch, tensorflow, tensorrt

@@ -122,11 +122,6 @@ class Framework(Protocol):
     def ci_setup(self, release: Release, device: str) -> CiSetup:
         """The job's own setup steps, around installing opforge, with notes on them."""
 
-    # --- command line (cli) ---
-    def find_sdk(self) -> SdkLocation | SdkMissing | None:
-        """The SDK headers found here (`opforge sdk where`, `opforge doctor`), without a
-        release to choose for; None when the framework's wheel carries its headers."""
-
     # --- model repository (deploy) ---
     triton_backend: str  # the Triton backend that serves its models (config.pbtxt `backend`)
     triton_platforms: tuple[str, ...]  # what older configs name as `platform` instead
@@ -164,6 +159,14 @@ class Framework(Protocol):
     # for a missing entry point that is not required: what needs it (ends the audit's
     # "does not export NAME: ..."), and the fix ({name} stands for the entry point)
     optional_entry_point_advice: tuple[str, str]
+
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release: Release | None = None) -> SdkLocation | SdkMissing | None:
+        """The SDK no wheel carries that its glue builds against (for `release`, where there
+        is a choice of versions); None when its wheel carries all it needs."""
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        """The SDK in an unpacked release archive at `root` (`opforge sdk fetch`), or None."""
 
 
 class WheelFramework:
@@ -209,9 +212,12 @@ class WheelFramework:
     def ci_setup(self, release: Release, device: str) -> CiSetup:
         return CiSetup()
 
-    # --- command line (cli) ---
-    def find_sdk(self) -> None:
-        return None  # the headers come with the wheel
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release: Release | None = None) -> SdkLocation | SdkMissing | None:
+        return None  # the wheel carries headers and libraries
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        return None
 
 
 # --- detection -----------------------------------------------------------------------

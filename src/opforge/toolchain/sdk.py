@@ -1,8 +1,8 @@
-"""Framework SDKs that PyPI wheels do not carry (ONNX Runtime C headers, TensorRT).
-
-Found the ways users have them, in this order, each rejected candidate remembered for the
-error message:
-  1. the environment variable (ONNXRUNTIME_ROOT=/path/with/include),
+"""Framework SDKs that PyPI wheels do not carry (ONNX Runtime C headers, TensorRT): what is
+common to all of them. Each framework's folder says what its SDK root holds and where it is
+usually installed (frameworks/<name>/sdk.py); its adapter's `find_sdk` searches, in this
+order, each rejected candidate remembered for the error message:
+  1. the environment variable data/sdks.toml names (ONNXRUNTIME_ROOT=/path/with/include),
   2. well-known install paths (/opt/onnxruntime, /usr/local/onnxruntime, the NGC layout),
   3. opforge's SDK cache, filled by `opforge sdk fetch NAME VERSION`: the official release
      archive, checked against a pinned sha256 (data/sdks.toml, or --sha256), kept only when
@@ -11,17 +11,16 @@ error message:
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from packaging.version import InvalidVersion, Version
 
@@ -29,17 +28,6 @@ from opforge.core import log, toml
 from opforge.core.settings import cache_dir
 from opforge.artifacts.runtime import sha256_file
 from opforge.core.errors import ToolchainError, UserError
-
-WELL_KNOWN = {
-    "onnxruntime": ["/opt/onnxruntime", "/usr/local/onnxruntime", "/usr/local",
-                    "/usr"],
-    # (include dir, library dir): the NGC containers' Debian layout, then tarball installs
-    "tensorrt": [("/usr/include/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"),
-                 ("/usr/local/tensorrt/include", "/usr/local/tensorrt/lib"),
-                 ("/opt/tensorrt/include", "/opt/tensorrt/lib")],
-}
-
-
 
 @dataclass(frozen=True)
 class SdkLocation:
@@ -72,147 +60,44 @@ def cache_root() -> Path:
     return cache_dir() / "sdk"
 
 
-def _ort_include(root: Path) -> Path | None:
-    for candidate in (root / "include", root / "include/onnxruntime/core/session",
-                      root / "include/onnxruntime", root):
-        if (candidate / "onnxruntime_c_api.h").is_file():
-            return candidate
-    return None
+Locate = Callable[[Path, str], "SdkLocation | None"]  # an SDK's root -> its location, if any
 
 
-def ort_api_version(include_dir: Path) -> int | None:
-    text = (include_dir / "onnxruntime_c_api.h").read_text("utf-8", errors="replace")
-    match = re.search(r"^#define ORT_API_VERSION (\d+)", text, re.M)
-    return int(match[1]) if match else None
-
-
-def _ort_location(root: Path, how: str) -> SdkLocation | None:
-    include = _ort_include(root)
-    if include is None:
-        return None
-    api = ort_api_version(include)
-    version_file = root / "VERSION_NUMBER"
-    version = version_file.read_text().strip() if version_file.is_file() else (
-        f"1.{api}" if api else "")
-    return SdkLocation("onnxruntime", root, include, version, api, how)
-
-
-def find_onnxruntime(runtime: str | None = None, whose: str = ""
-                     ) -> SdkLocation | SdkMissing:
-    """The ONNX Runtime headers to build with. `runtime` is the ONNX Runtime the library will
-    run in (`whose`: e.g. "release 24.09"): of several cached versions, the newest no newer
-    than it (the at-least rule: the loader accepts any runtime at least as new as the
-    headers); without it, the newest."""
-    missing = SdkMissing("onnxruntime")
-    env = catalogue()["onnxruntime"]["env"]
-    if os.environ.get(env):
-        root = Path(os.environ[env])
-        found = _ort_location(root, f"${env}")
-        if found:
-            return found
-        missing.tried.append(f"${env}={root} (no onnxruntime_c_api.h under include/)")
-    for path in WELL_KNOWN["onnxruntime"]:
-        found = _ort_location(Path(path), "well-known path")
-        if found:
-            return found
-    missing.tried.append(", ".join(WELL_KNOWN["onnxruntime"]))
-    cached = _cached_onnxruntime()
-    if cached:
-        return _choose(cached, runtime, whose)
-    missing.tried.append(f"the opforge cache {cache_root()}")
-    return missing
-
-
-def _cached_onnxruntime() -> list[SdkLocation]:
-    """Every ONNX Runtime in the cache, newest first (by version, not by folder name)."""
+def cached(name: str, locate: Locate) -> list[SdkLocation]:
+    """Every version of the SDK in the cache, newest first (by version, not by folder name)."""
     def version_of(found: SdkLocation) -> Version:
         try:
             return Version(found.version)
         except InvalidVersion:
             return Version("0")
 
-    roots = list(cache_root().glob("onnxruntime-*")) if cache_root().is_dir() else []
-    found = [_ort_location(root, "opforge cache") for root in roots if root.is_dir()]
+    roots = list(cache_root().glob(f"{name}-*")) if cache_root().is_dir() else []
+    found = [locate(root, "opforge cache") for root in roots if root.is_dir()]
     return sorted((f for f in found if f is not None), key=version_of, reverse=True)
 
 
-def _choose(cached: list[SdkLocation], runtime: str | None, whose: str) -> SdkLocation:
+def choose(name: str, candidates: list[SdkLocation], runtime: str | None, whose: str
+           ) -> SdkLocation:
     """The newest cached version whose headers `runtime` accepts, saying why when there
     was a choice; the newest when none fits (the version check then refuses it, by name)."""
     from opforge.releases.versions import version_not_newer
 
+    title = catalogue()[name]["title"]
     if runtime is None:
-        chosen, why = cached[0], "the newest"
+        chosen, why = candidates[0], "the newest"
     else:
-        fits = [c for c in cached if version_not_newer(c.version, runtime)]
-        target = f"ONNX Runtime {runtime}" + (f" of {whose}" if whose else "")
+        fits = [c for c in candidates if version_not_newer(c.version, runtime)]
+        target = f"{title} {runtime}" + (f" of {whose}" if whose else "")
         if not fits:
-            log.warn(f"no cached ONNX Runtime headers are as old as {target} needs (cached: "
-                     f"{', '.join(c.version for c in cached)}); `opforge sdk fetch onnxruntime "
+            log.warn(f"no cached {title} headers are as old as {target} needs (cached: "
+                     f"{', '.join(c.version for c in candidates)}); `opforge sdk fetch {name} "
                      f"{runtime}` gets them")
-            return cached[0]
+            return candidates[0]
         chosen, why = fits[0], f"the newest no newer than {target}"
-    if len(cached) > 1:
-        log.detail(f"ONNX Runtime headers {chosen.version} from the opforge cache: {why} "
-                   f"(cached: {', '.join(c.version for c in cached)})")
+    if len(candidates) > 1:
+        log.detail(f"{title} headers {chosen.version} from the opforge cache: {why} "
+                   f"(cached: {', '.join(c.version for c in candidates)})")
     return chosen
-
-
-# --- TensorRT ------------------------------------------------------------------------
-
-
-def tensorrt_version(include_dir: Path) -> str | None:
-    """MAJOR.MINOR.PATCH.BUILD from NvInferVersion.h (TensorRT 11 defines the numbers through
-    TRT_*_ENTERPRISE macros; 10 and older directly)."""
-    try:
-        text = (include_dir / "NvInferVersion.h").read_text("utf-8", errors="replace")
-    except OSError:
-        return None
-    defines = dict(re.findall(r"^#define\s+(\w+)\s+(\w+)", text, re.M))
-
-    def number(part: str) -> str | None:
-        value = defines.get(f"NV_TENSORRT_{part}")
-        for _ in range(3):  # follow NV_TENSORRT_MAJOR -> TRT_MAJOR_ENTERPRISE -> 11
-            if value is None or value.isdigit():
-                break
-            value = defines.get(value)
-        return value if value and value.isdigit() else None
-
-    parts = [number(p) for p in ("MAJOR", "MINOR", "PATCH", "BUILD")]
-    if None in parts[:2]:
-        return None
-    return ".".join(p for p in parts if p is not None)
-
-
-def _trt_location(include: Path, lib_dir: Path | None, root: Path, how: str) -> SdkLocation | None:
-    if not (include / "NvInfer.h").is_file():
-        return None
-    version = tensorrt_version(include) or ""
-    major = version.split(".")[0]
-    library = None
-    if lib_dir is not None:
-        for name in (f"libnvinfer.so.{major}", "libnvinfer.so"):
-            if (lib_dir / name).exists():
-                library = lib_dir / name
-                break
-    return SdkLocation("tensorrt", root, include, version, None, how, library)
-
-
-def find_tensorrt() -> SdkLocation | SdkMissing:
-    missing = SdkMissing("tensorrt")
-    env = catalogue()["tensorrt"]["env"]
-    if os.environ.get(env):
-        root = Path(os.environ[env])
-        found = _trt_location(root / "include", root / "lib", root, f"${env}")
-        if found:
-            return found
-        missing.tried.append(f"${env}={root} (no include/NvInfer.h)")
-    for include, lib in WELL_KNOWN["tensorrt"]:
-        found = _trt_location(Path(include), Path(lib), Path(include).parent, "well-known path")
-        if found:
-            return found
-    missing.tried.append(", ".join(i for i, _ in WELL_KNOWN["tensorrt"]))
-    return missing
 
 
 def missing_message(missing: SdkMissing, version_hint: str | None) -> str:
@@ -252,15 +137,21 @@ def pinned_sha256(name: str, version: str) -> str | None:
     return (catalogue().get(name, {}).get("sha256", {}).get(version) or {}).get("sha256")
 
 
-def fetch(name: str, version: str, url: str | None = None, sha256: str | None = None) -> SdkLocation:
-    """Download, verify and unpack an SDK release archive into the cache (idempotent)."""
-    entries = {n: e for n, e in catalogue().items() if "url" in e}
-    if name not in entries:
-        raise UserError(f"opforge cannot fetch {name!r}; it fetches {', '.join(entries)}")
-    entry = entries[name]
+def fetchable() -> list[str]:
+    """The SDKs `opforge sdk fetch` can download: those data/sdks.toml gives a URL."""
+    return [name for name, entry in catalogue().items() if "url" in entry]
+
+
+def fetch(name: str, version: str, locate: Locate, url: str | None = None,
+          sha256: str | None = None) -> SdkLocation:
+    """Download, verify and unpack an SDK release archive into the cache (idempotent);
+    `locate` (the adapter's sdk_at) says whether a folder holds the SDK."""
+    if name not in fetchable():
+        raise UserError(f"opforge cannot fetch {name!r}; it fetches {', '.join(fetchable())}")
+    entry = catalogue()[name]
     dest = cache_root() / f"{name}-{version}"
     if dest.is_dir():
-        found = _ort_location(dest, "opforge cache")
+        found = locate(dest, "opforge cache")
         if found:
             log.info(f"{entry['title']} {version} is already in the cache: {dest}")
             return found
@@ -286,16 +177,15 @@ def fetch(name: str, version: str, url: str | None = None, sha256: str | None = 
             _extract(tar, unpacked, url)
         roots = [p for p in unpacked.iterdir() if p.is_dir()]
         root = roots[0] if len(roots) == 1 and not (unpacked / "include").is_dir() else unpacked
-        if _ort_location(root, "opforge cache") is None:
-            raise ToolchainError(f"{url} does not contain include/onnxruntime_c_api.h; nothing "
+        if locate(root, "opforge cache") is None:
+            raise ToolchainError(f"{url} does not contain include/{entry['header']}; nothing "
                                  f"was kept")
         if not (root / "VERSION_NUMBER").is_file():
             (root / "VERSION_NUMBER").write_text(version + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         root.rename(dest)
     log.info(f"verified sha256 {expected[:16]}... and unpacked to {dest}")
-    return SdkLocation("onnxruntime", dest, dest / "include", version,
-                       ort_api_version(dest / "include"), "opforge cache")
+    return replace(locate(dest, "opforge cache"), version=version)
 
 
 def _extract(tar: tarfile.TarFile, dest: Path, url: str) -> None:

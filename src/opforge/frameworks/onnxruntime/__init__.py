@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from opforge.toolchain import sdk
+from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
                                      installed_distribution)
-from opforge.frameworks.onnxruntime import ci, loader, repository
+from opforge.frameworks.onnxruntime import ci, loader, repository, sdk
 
 
 class OnnxRuntime(TritonserverImage):
@@ -32,9 +32,9 @@ class OnnxRuntime(TritonserverImage):
 
     def detect(self, release=None) -> Toolchain:
         runtime, whose = self._runtime(release)
-        found = sdk.find_onnxruntime(runtime, whose)
-        if isinstance(found, sdk.SdkMissing):
-            raise ToolchainError(sdk.missing_message(found, runtime or "VERSION"))
+        found = sdk.find(runtime, whose)
+        if isinstance(found, SdkMissing):
+            raise ToolchainError(missing_message(found, runtime or "VERSION"))
         return Toolchain("onnxruntime", found.version, str(found.root), [str(found.include_dir)],
                          [], [], 17, 1, {"api_version": found.api_version, "found_by": found.how})
 
@@ -103,10 +103,6 @@ class OnnxRuntime(TritonserverImage):
     def ci_setup(self, release, device: str) -> CiSetup:
         return ci.setup(release, device)
 
-    # --- command line (cli) ---
-    def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
-        return sdk.find_onnxruntime()
-
     # --- model repository (deploy) ---
     triton_backend = repository.BACKEND
     triton_platforms = repository.PLATFORMS
@@ -127,6 +123,13 @@ class OnnxRuntime(TritonserverImage):
     framework_libraries = ()  # the C API arrives as a table: nothing to link
     required_entry_points = ("RegisterCustomOps",)
     optional_entry_point_advice = ("", "")  # its one entry point is required
+
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release=None) -> SdkLocation | SdkMissing:
+        return sdk.find(*self._runtime(release))
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        return sdk.location(root, how)
 
 
 ADAPTER = OnnxRuntime()

@@ -6,7 +6,7 @@ setLoggerFinder are exported too, for IPluginRegistry::loadLibrary and trtexec
 
 TensorRT is GPU-only: every op needs a CUDA kernel. IPluginV3 exists from TensorRT 10.0;
 an older TensorRT (a release before 24.05) is refused. The headers come from TENSORRT_ROOT
-or the NGC container layout (sdk.find_tensorrt). The library needs libnvinfer (for
+or the NGC container layout (sdk.find). The library needs libnvinfer (for
 getPluginRegistry): where only headers are present, it links against a stub with
 libnvinfer's soname, as the CUDA toolkit does for libcuda, and the real library is found
 at load time inside Triton.
@@ -19,10 +19,10 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from opforge.toolchain import sdk
+from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ReleaseError, ToolchainError
 from opforge.frameworks.base import CudaSupport, Toolchain, TritonserverImage
-from opforge.frameworks.tensorrt import ci, loader, repository
+from opforge.frameworks.tensorrt import ci, loader, repository, sdk
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -54,9 +54,9 @@ class TensorRT(TritonserverImage):
                   "not build engines yet (use trtexec --dynamicPlugins with the library)")
 
     def detect(self, release=None) -> Toolchain:
-        found = sdk.find_tensorrt()
-        if isinstance(found, sdk.SdkMissing):
-            raise ToolchainError(sdk.missing_message(found, None))
+        found = sdk.find()
+        if isinstance(found, SdkMissing):
+            raise ToolchainError(missing_message(found, None))
         if not found.version:
             raise ToolchainError(f"{found.include_dir}/NvInferVersion.h gives no TensorRT "
                                  f"version; point TENSORRT_ROOT at a complete TensorRT release")
@@ -107,10 +107,6 @@ class TensorRT(TritonserverImage):
     # --- CI image and setup (ci) ---
     ci_image_why = ci.WHY_IMAGE
 
-    # --- command line (cli) ---
-    def find_sdk(self) -> sdk.SdkLocation | sdk.SdkMissing:
-        return sdk.find_tensorrt()
-
     # --- model repository (deploy) ---
     triton_backend = repository.BACKEND
     triton_platforms = repository.PLATFORMS
@@ -136,6 +132,13 @@ class TensorRT(TritonserverImage):
         "loading through IPluginRegistry::loadLibrary or trtexec --dynamicPlugins needs it "
         "(Triton's --backend-config=tensorrt,plugins= does not)",
         'define extern "C" {name} (see TensorRT\'s plugin library docs)')
+
+    # --- SDKs (toolchain/sdk) ---
+    def find_sdk(self, release=None) -> SdkLocation | SdkMissing:
+        return sdk.find()
+
+    def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
+        return sdk.root_location(root, how)
 
 
 ADAPTER = TensorRT()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from opforge.build import pipeline as build
-from opforge.toolchain import cuda, sdk
 from opforge import frameworks, releases
+from opforge.build import cmake
+from opforge.toolchain import cuda, sdk
 from opforge.core.errors import OpforgeError
 
 
@@ -42,12 +42,11 @@ def report(matrix: dict[str, releases.Release]) -> dict:
             out["buildable"][name] = ["local"] + fit
     for name, fw in frameworks.registry().items():
         found = fw.find_sdk()
-        if found is None:  # the wheel carries the headers
-            continue
-        out["sdks"][name] = (found.to_json() if isinstance(found, sdk.SdkLocation)
-                             else {"missing": sdk.missing_message(found, None)})
+        if found is not None:
+            out["sdks"][name] = (found.to_json() if isinstance(found, sdk.SdkLocation)
+                                 else {"missing": sdk.missing_message(found, None)})
     try:
-        tools = build.find_build_tools()
+        tools = cmake.find_build_tools()
         out["tools"] = tools.to_json()
     except OpforgeError as exc:
         out["tools"] = {"error": exc.message}
