@@ -9,7 +9,9 @@ from typing import Any
 
 from opforge.toolchain import sdk
 from opforge.core.errors import ToolchainError
-from opforge.frameworks.base import CudaSupport, Toolchain, installed_distribution
+from opforge.frameworks.base import (CudaSupport, Toolchain, installed_distribution,
+                                     reserved_namespace_problem)
+from opforge.frameworks.onnxruntime import codegen
 
 
 class OnnxRuntime:
@@ -93,6 +95,19 @@ class OnnxRuntime:
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
         outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return {}
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
+
+    def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
+        return []
 
 
 ADAPTER = OnnxRuntime()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
+from opforge.frameworks.base import (CudaSupport, Toolchain, WheelFramework,
+                                     reserved_namespace_problem)
+from opforge.frameworks.pytorch import codegen
 
 
 _PROBE = r"""
@@ -75,6 +77,16 @@ class PyTorch(WheelFramework):
         if isinstance(result, torch.Tensor):
             result = (result,)
         return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return codegen.FILTERS
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
 
 
 ADAPTER = PyTorch()
