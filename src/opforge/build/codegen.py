@@ -30,7 +30,7 @@ from pathlib import Path, PurePath
 import jinja2
 
 from opforge import __version__, frameworks
-from opforge.recipe import shapes
+from opforge.recipe import dtypes, shapes
 from opforge.toolchain.cuda import ArchPlan
 from opforge.core.errors import UserError
 from opforge.core.files import write_atomic
@@ -69,6 +69,7 @@ def environment() -> jinja2.Environment:
     cache = frameworks.cache_dir() / "jinja" / __version__
     cache.mkdir(parents=True, exist_ok=True)
     adapters = frameworks.registry()
+    # a framework's templates sit beside its adapter, in its folder
     folders = {name: jinja2.FileSystemLoader(str(Path(sys.modules[type(fw).__module__].__file__)
                                                  .parent))
                for name, fw in adapters.items()}
@@ -182,6 +183,7 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
     ops = [op_context(op, devices) for op in recipe.ops]
     abis = {toolchains[fw.name].cxx11_abi for fw in frameworks if fw.abi_sensitive}
     base = {"recipe_name": RecipeText(recipe.path.name), "package": package,
+            "kernel_dtypes": list(dtypes.FACTS.values()),
             "ns": recipe.package.namespace, "ops": ops,
             "uses_broadcast": any(o["rule"]["kind"] == "broadcast"
                                   for op in ops for o in op["outputs"]),

@@ -77,7 +77,7 @@ class Framework(Protocol):
     # (libc10.so, libtensorflow_framework.so.2): the launch puts it on the library path, since
     # NGC images do not; None when the library links nothing of the framework's
     backend_libraries: str | None
-    glue_template: str  # "<name>/<template>": the template in the framework's folder that makes glue.cc
+    glue_template: str  # "<name>/glue.cc.j2": the template in its folder that makes glue.cc
 
     abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
     exported_symbols: tuple[str, ...]  # entry points the library exports (version script)

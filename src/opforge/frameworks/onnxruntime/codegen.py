@@ -13,6 +13,8 @@ from opforge.frameworks.onnxruntime.types import ELEMENT_TYPES
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
 
+FILTERS = {"ort_element_type": ELEMENT_TYPES.__getitem__}
+
 # Namespaces a recipe's ops cannot live in -> what each is (reserved_namespace_problem)
 RESERVED_NAMESPACES = {"onnxruntime": cpp_namespace_of("ONNX Runtime")}
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from opforge.build.literals import RecipeText, attr_literal
 from opforge.frameworks.base import cpp_namespace_of
-from opforge.frameworks.tensorflow.types import ATTR_TYPES, attr_dtype
+from opforge.frameworks.tensorflow.types import ATTR_TYPES, attr_dtype, data_type
 
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
 
-FILTERS = {"tf_dtype": attr_dtype}
+FILTERS = {"tf_dtype": attr_dtype, "tf_data_type": data_type}
 
 # Namespaces a recipe's ops cannot live in -> what each is (reserved_namespace_problem)
 RESERVED_NAMESPACES = dict.fromkeys(("tensorflow", "tsl", "xla"), cpp_namespace_of("TensorFlow"))

@@ -23,3 +23,8 @@ ATTR_TYPES = {
 def attr_dtype(dtype: str) -> str:
     """The dtype as an op's attr or argument type spells it (`float`, `half`)."""
     return DTYPES[dtype][0]
+
+
+def data_type(dtype: str) -> str:
+    """The dtype as a DataType enumerator (`DT_FLOAT`)."""
+    return DTYPES[dtype][1]

@@ -105,7 +105,7 @@ class TensorRT:
 
     # --- code generation and the recipe (codegen, recipe) ---
     def glue_filters(self) -> dict:
-        return {}
+        return codegen.FILTERS
 
     def glue_op_context(self, recipe, op, context: dict) -> dict:
         return codegen.op_context(recipe, op, context)

@@ -13,6 +13,9 @@ from opforge.frameworks.tensorrt.types import DATA_TYPES, PLUGIN_FIELDS
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
 
+# None for a dtype TensorRT has no tensors of
+FILTERS = {"trt_data_type": DATA_TYPES.get}
+
 # Namespaces a recipe's ops cannot live in -> what each is (reserved_namespace_problem)
 RESERVED_NAMESPACES = {"nvinfer1": cpp_namespace_of("TensorRT")}
 
