@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from opforge.build import codegen
+from opforge.build import codegen, literals
 from opforge.toolchain import cuda
 from opforge import frameworks, recipe
 from opforge.recipe import shapes
 from opforge.core.errors import UserError
 from opforge.frameworks import Toolchain
+from opforge.frameworks.tensorflow import codegen as tf_codegen
 from opforge.frameworks.tensorflow import python_name, tf_op_name
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "recipes/examples/addsub/recipe.toml"
@@ -228,29 +229,29 @@ HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
 
 
 def test_escaping_filters_leave_no_way_out():
-    assert codegen.cpp_string('a"b\\c??/\né') == '"a\\"b\\\\c\\?\\?/\\012\\303\\251"'
+    assert literals.cpp_string('a"b\\c??/\né') == '"a\\"b\\\\c\\?\\?/\\012\\303\\251"'
     # torch's schema parser and protobuf text take octal escapes but not \? or raw non-ASCII
-    assert codegen.quoted('é"??') == '"\\303\\251\\"??"'
-    assert codegen.comment("sum = a + b, elementwise") == "sum = a + b, elementwise"
+    assert literals.quoted('é"??') == '"\\303\\251\\"??"'
+    assert literals.comment("sum = a + b, elementwise") == "sum = a + b, elementwise"
     for unsafe in ("two\nlines", "ends in a backslash \\", "trigraph ??/", "naïve", "\u202e"):
-        shown = codegen.comment(unsafe)
-        assert shown == codegen.cpp_string(unsafe) and "\n" not in shown, unsafe
-    assert codegen.cmake_path(Path('/x/we"ird;dir ${x} sp/k.cc')) == \
+        shown = literals.comment(unsafe)
+        assert shown == literals.cpp_string(unsafe) and "\n" not in shown, unsafe
+    assert literals.cmake_path(Path('/x/we"ird;dir ${x} sp/k.cc')) == \
         '"/x/we\\"ird\\;dir \\${x} sp/k.cc"'
-    assert codegen.cmake_list(["/a;b", "C=1"]) == '"/a\\;b;C=1"'
+    assert literals.cmake_list(["/a;b", "C=1"]) == '"/a\\;b;C=1"'
 
 
 def test_templates_refuse_recipe_text_and_paths_unescaped():
     env = codegen.environment()
-    for raw in (codegen.RecipeText(')doc"); system("x'), Path("/tmp/a b")):
+    for raw in (literals.RecipeText(')doc"); system("x'), Path("/tmp/a b")):
         with pytest.raises(TypeError, match="unescaped"):
             env.from_string("{{ value }}").render(value=raw)
     assert env.from_string("{{ value|cpp_string }}").render(
-        value=codegen.RecipeText('a"b')) == '"a\\"b"'
+        value=literals.RecipeText('a"b')) == '"a\\"b"'
 
 
 def test_tensorflow_doc_keeps_lines_that_look_like_argument_docs_as_text():
-    assert codegen.tf_doc("Summary: kept\n\nNote: this\n  x: indented stays\nend") == \
+    assert tf_codegen.op_doc("Summary: kept\n\nNote: this\n  x: indented stays\nend") == \
         "Summary: kept\n\n Note: this\n  x: indented stays\nend"
 
 
@@ -270,18 +271,18 @@ def test_hostile_recipe_text_stays_inside_literals_and_comments(tmp_path):
         assert 'system("touch CANARY")' not in text, path  # only ever escaped: \"
     op = loaded.ops[0]
     tf = (gen.framework_dirs["tensorflow"] / "glue.cc").read_text()
-    assert f"    .Doc({codegen.cpp_string(codegen.tf_doc(op.doc))});\n" in tf
+    assert f"    .Doc({literals.cpp_string(tf_codegen.op_doc(op.doc))});\n" in tf
     assert '.Attr("text: string = \\"\\\\303\\\\251\\\\\\"q\'\\\\\\\\\\?\\?/\\"")' in tf
     torch = (gen.framework_dirs["pytorch"] / "glue.cc").read_text()
     assert ('m.def("Echo(Tensor x, *, str text=\\"\\\\303\\\\251\\\\\\"q\'\\\\\\\\\\?\\?/\\") '
             '-> Tensor");') in torch
     ops_h = (gen.root / "include/opforge/ops.h").read_text()
-    assert f"// Echo: {codegen.cpp_string(op.doc)}\n" in ops_h
+    assert f"// Echo: {literals.cpp_string(op.doc)}\n" in ops_h
     kernels = (gen.kernels_dir / "CMakeLists.txt").read_text()
     assert '  "' + str(folder).replace('"', '\\"').replace(";", "\\;").replace("$", "\\$") + \
         '/kernels/echo.cc"\n' in kernels
     lists = (gen.framework_dirs["pytorch"] / "CMakeLists.txt").read_text()
-    assert codegen.cmake_path(folder / "native" / "include") in lists
+    assert literals.cmake_path(folder / "native" / "include") in lists
 
 
 def test_build_folder_cmake_cannot_use_is_a_user_error(tmp_path):

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, have, opforge, ort_sdk_found
-from opforge.build import codegen
+from opforge.build import literals
+from opforge.frameworks.tensorflow import codegen as tf_codegen
 from opforge import recipe
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -90,7 +91,7 @@ def test_frameworks_read_the_doc_and_default_back_intact(hostile):
     # TensorFlow's op wrapper: the summary, a blank line, the description indented by two;
     # a line TensorFlow would read as an argument's doc ("Note: ...") keeps one more space
     doc = recipe.load(hostile["folder"] / "recipe.toml").ops[0].doc
-    summary, *description = codegen.tf_doc(doc).split("\n")
+    summary, *description = tf_codegen.op_doc(doc).split("\n")
     assert seen["tf_doc"].startswith(summary + "\n\n" + "".join(f"  {line}\n"
                                                                   for line in description))
     assert "   Note: a line TensorFlow would read" in seen["tf_doc"]
@@ -119,7 +120,7 @@ def test_cpp_string_gives_back_every_byte(tmp_path, standard):
     if compiler is None:
         pytest.skip("no C++ compiler (c++) on PATH")
     text = HOSTILE.joinpath("recipe.toml").read_text("utf-8") + "\\\n??/\n\t\x7f\x01"
-    (tmp_path / "t.cc").write_text(_ROUND_TRIP % codegen.cpp_string(text))
+    (tmp_path / "t.cc").write_text(_ROUND_TRIP % literals.cpp_string(text))
     subprocess.run([compiler, standard, "-Werror", "-o", str(tmp_path / "t"),
                     str(tmp_path / "t.cc")], check=True)
     assert subprocess.run([str(tmp_path / "t")], capture_output=True,

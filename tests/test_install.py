@@ -18,6 +18,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from conftest import ROOT
+from opforge import frameworks
 from opforge.cli import main as cli
 from opforge.core import extras, toml
 from opforge.ci import matrix
@@ -57,6 +58,8 @@ def test_the_wheel_ci_jobs_install_is_the_one_the_plan_job_builds(ci_checkout):
         meta = Parser().parsestr(archive.read(name).decode())
     assert {"cache", "package", "verify", "wheel", "matrix"} <= set(meta.get_all("Provides-Extra"))
     assert "opforge/templates/include/opforge/kernel.h" in archive.namelist()
+    for fw in frameworks.registry().values():  # glue templates live in their framework's folder
+        assert f"opforge/frameworks/{fw.glue_template}" in archive.namelist()
 
 
 def job_install(cwd: Path) -> list[str]:

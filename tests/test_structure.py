@@ -31,6 +31,11 @@ def _docstrings(tree: ast.AST) -> set[int]:
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 ids.add(id(body[0].value))
+        if isinstance(node, ast.ClassDef):  # attribute docstrings (pydantic reads them)
+            for before, stmt in zip(node.body, node.body[1:]):
+                if isinstance(before, ast.Assign | ast.AnnAssign) and isinstance(
+                        stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                    ids.add(id(stmt.value))
     return ids
 
 
@@ -83,7 +88,11 @@ def test_the_scanner_finds_what_it_looks_for(tmp_path):
                       '    parser.add_argument("--x", help="pytorch or tensorflow")\n'
                       '    if fw == "onnxruntime":\n'
                       '        return run_trt_engine()\n'
-                      '    return {"tensorrt,plugins=": 1}\n')
+                      '    return {"tensorrt,plugins=": 1}\n'
+                      'class Model:\n'
+                      '    name: str\n'
+                      '    """The torch namespace, in an attribute docstring."""\n'
+                      '    "tensorflow"\n')
     global SRC
     saved, SRC = SRC, tmp_path
     try:
@@ -92,7 +101,7 @@ def test_the_scanner_finds_what_it_looks_for(tmp_path):
         SRC = saved
     assert [h.split(": ", 1)[1] for h in hits] == [
         "imports torch", "string 'onnxruntime'", "identifier run_trt_engine",
-        "string 'tensorrt,plugins='"], hits
+        "string 'tensorrt,plugins='", "string 'tensorflow'"], hits
 
 
 # --- import cycles --------------------------------------------------------------------

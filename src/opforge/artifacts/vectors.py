@@ -19,11 +19,9 @@ from pathlib import Path
 from opforge.core import log, proc, tables
 from opforge.artifacts import loader, runtime
 from opforge.core.errors import LoaderError, TestFailure, UserError
+from opforge.recipe import dtypes
 
 CHILD_TIMEOUT_S = 600
-# dtype -> (atol, rtol); integers compare exactly
-TOLERANCE = {"float16": (1e-3, 1e-3), "float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12),
-             "int32": (0.0, 0.0), "int64": (0.0, 0.0)}
 
 
 def spec_for(recipe) -> dict:
@@ -51,7 +49,7 @@ def expand(op: dict, vector: dict) -> list[dict[str, str]]:
 def compare(got, expected, dtype: str, atol: float | None, rtol: float | None) -> dict:
     import numpy as np
 
-    default_atol, default_rtol = TOLERANCE[dtype]
+    default_atol, default_rtol = dtypes.FACTS[dtype].atol, dtypes.FACTS[dtype].rtol
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
     exp = np.asarray(expected, dtype=np.float64)

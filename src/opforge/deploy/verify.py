@@ -16,13 +16,7 @@ import json
 from opforge.core import extras, log
 from opforge.artifacts import vectors
 from opforge.core.errors import ServerError, UserError
-
-# Triton config data types -> (recipe dtype, tritonclient datatype)
-DTYPES = {"TYPE_FP16": ("float16", "FP16"), "TYPE_FP32": ("float32", "FP32"),
-          "TYPE_FP64": ("float64", "FP64"), "TYPE_INT8": ("int8", "INT8"),
-          "TYPE_INT16": ("int16", "INT16"), "TYPE_INT32": ("int32", "INT32"),
-          "TYPE_INT64": ("int64", "INT64"), "TYPE_UINT8": ("uint8", "UINT8"),
-          "TYPE_BOOL": ("bool", "BOOL")}
+from opforge.recipe import dtypes
 
 
 class Client:
@@ -89,7 +83,8 @@ def _tensors(items: list[dict]) -> list[dict]:
     found = []
     for t in items:
         data_type = t.get("data_type", "TYPE_FP32")
-        dtype, datatype = DTYPES.get(data_type, (None, None))
+        facts = dtypes.by_triton(data_type)  # None: a type no op of a recipe takes
+        dtype, datatype = (facts.name, facts.wire) if facts else (None, None)
         found.append({"name": t["name"], "dims": [int(d) for d in t.get("dims", [])],
                       "data_type": data_type, "dtype": dtype, "datatype": datatype})
     return found

@@ -79,7 +79,7 @@ class Framework(Protocol):
     # (libc10.so, libtensorflow_framework.so.2): the launch puts it on the library path, since
     # NGC images do not; None when the library links nothing of the framework's
     backend_libraries: str | None
-    glue_template: str  # template under templates/ that makes the framework's glue.cc
+    glue_template: str  # "<name>/glue.cc.j2": the template in its folder that makes glue.cc
 
     abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
     exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
@@ -168,6 +168,23 @@ class Framework(Protocol):
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         """The SDK in an unpacked release archive at `root` (`opforge sdk fetch`), or None."""
 
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict[str, Callable[..., str]]:
+        """Jinja filters the glue template uses (named after the framework: one environment
+        holds every framework's)."""
+
+    def glue_op_context(self, recipe: LoadedRecipe, op: Op, context: dict) -> dict:
+        """The op as the glue template sees it: `context`, the framework-neutral op context
+        (what opforge/ops.h is made from), with what this framework's glue needs added."""
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        """Why a recipe's ops cannot live in `namespace` in this framework (it keeps the
+        namespace for its own ops or code); None when they can."""
+
+    def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
+        """Why this framework cannot carry the kernel op built for `devices`: (key path
+        below the op, message) pairs, for the recipe's validation."""
+
 
 class WheelFramework:
     """Defaults for a framework whose headers and libraries come with its Python wheel
@@ -218,6 +235,25 @@ class WheelFramework:
 
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return None
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
+        return []
+
+
+def cpp_namespace_of(owner: str) -> str:
+    """What a C++ namespace that `owner` keeps is, for reserved_namespace_problem."""
+    return (f"the C++ namespace of {owner}: the kernels' declarations (namespace {{ns}} in "
+            f"opforge/ops.h) would join it")
+
+
+def reserved_namespace_problem(namespace: str, reserved: dict[str, str]) -> str | None:
+    """Why `namespace` cannot be a recipe's when `reserved` (namespace -> what it is, with
+    {ns} for the namespace) holds it; None when it does not."""
+    if namespace not in reserved:
+        return None
+    return (f"{namespace!r} is {reserved[namespace].format(ns=namespace)}; choose a namespace "
+            f"of your own (your organisation's or project's name, say)")
 
 
 # --- detection -----------------------------------------------------------------------

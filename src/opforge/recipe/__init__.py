@@ -16,46 +16,28 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from opforge.recipe import shapes
+from opforge import frameworks
+from opforge.recipe import dtypes, shapes
 from opforge.core import toml
 from opforge.core.errors import RecipeError
+from opforge.frameworks.base import cpp_namespace_of, reserved_namespace_problem
 
-DType = Literal["float16", "float32", "float64", "int32", "int64"]
-DTYPES: tuple[str, ...] = DType.__args__
+DTYPES: tuple[str, ...] = dtypes.NAMES
+DType = Literal[DTYPES]  # type: ignore[valid-type]
 AttrType = Literal["int", "float", "bool", "string", "int[]", "float[]"]
-FrameworkName = Literal["pytorch", "tensorflow", "onnxruntime", "tensorrt"]
+FrameworkName = Literal[tuple(frameworks.registry())]  # type: ignore[valid-type]
 Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 CAMEL = r"^[A-Z][A-Za-z0-9]*$"
 
 # The namespace names the ops in every framework and is the kernels' C++ namespace, so it may
-# not be one a framework keeps for its own ops or code. ONNX's own domains ("", "ai.onnx",
-# "ai.onnx.ml", "com.microsoft") are no identifiers.
-_OWN_OPS = ("a namespace of PyTorch's own operators: ops there would sit beside PyTorch's and "
-            "could collide with those of a later release")
-_CPP = ("the C++ namespace of {}: the kernels' declarations (namespace {{ns}} in "
-        "opforge/ops.h) would join it")
+# not be one a framework keeps for its own ops or code (each adapter's namespace_problem), nor
+# one of these.
 RESERVED_NAMESPACES: dict[str, str] = {
-    # c10/core/interned_strings.h (FORALL_NS_SYMBOLS); torch.library refuses "prim"
-    **dict.fromkeys(("aten", "prim", "prims", "nvprims", "cuda", "onnx", "attr", "scope",
-                     "user", "namespaces"), _OWN_OPS),
-    # the op libraries torch 2.13 registers itself (torch._C._dispatch_get_all_op_names())
-    **dict.fromkeys(("c10d", "debugprims", "debug_mode_ops", "export", "inductor",
-                     "inductor_prims", "mkl", "mkldnn", "mkldnn_prepacked", "onednn",
-                     "profiler", "quantization", "quantized", "rngprims", "sparse",
-                     "static_runtime", "symm_mem"), _OWN_OPS),
-    **dict.fromkeys(("torch", "at", "c10", "caffe2"), _CPP.format("PyTorch")),
-    **dict.fromkeys(("tensorflow", "tsl", "xla"), _CPP.format("TensorFlow")),
-    "onnxruntime": _CPP.format("ONNX Runtime"),
-    "nvinfer1": _CPP.format("TensorRT"),
-    "std": _CPP.format("the C++ standard library"),
-    "opforge": _CPP.format("opforge's kernel API"),
+    "std": cpp_namespace_of("the C++ standard library"),
+    "opforge": cpp_namespace_of("opforge's kernel API"),
 }
-
-# TensorFlow op names are <Namespace>><Op>; of TensorFlow's own ops (2.21) only
-# Namespace>TestStringOutput has a '>'.
-TF_RESERVED_PREFIXES = ("Namespace>",)
 
 # Names that become C++ identifiers (the namespace, a kernel op's inputs, outputs and
 # attributes) cannot be C++ keywords or alternative tokens.
@@ -498,15 +480,10 @@ def namespace_problem(namespace: str) -> str | None:
     None when it can."""
     if namespace in CPP_KEYWORDS:
         return f"{namespace!r} is a C++ keyword, which the kernels' C++ namespace cannot be"
-    from opforge.frameworks.tensorflow import tf_op_name
-
-    if (prefix := tf_op_name(namespace, "")) in TF_RESERVED_PREFIXES:
-        return (f"{namespace!r} names TensorFlow ops {prefix}<Op>, a prefix TensorFlow's own "
-                f"ops use; choose a namespace of your own")
-    if namespace in RESERVED_NAMESPACES:
-        return (f"{namespace!r} is {RESERVED_NAMESPACES[namespace].format(ns=namespace)}; "
-                f"choose a namespace of your own (your organisation's or project's name, say)")
-    return None
+    for fw in frameworks.registry().values():
+        if why := fw.namespace_problem(namespace):
+            return why
+    return reserved_namespace_problem(namespace, RESERVED_NAMESPACES)
 
 
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
@@ -625,7 +602,7 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
 _NATIVE_SUFFIXES = (".cc", ".cpp", ".cxx")
 
 
-def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Path
+def _check_native(natives: list, target_frameworks: list, has_ops: bool, recipe_dir: Path
                   ) -> list[tuple]:
     problems: list[tuple] = []
     for i, raw in enumerate(natives):
@@ -633,12 +610,14 @@ def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Pa
         if native is None:
             continue  # structural errors are already listed
         loc = ("native", i)
-        if native.framework not in frameworks:
+        if native.framework not in target_frameworks:
             problems.append((loc + ("framework",), f"{native.framework!r} is not in "
-                                                   f"target.frameworks ({', '.join(frameworks)})"
+                                                   f"target.frameworks "
+                                                   f"({', '.join(target_frameworks)})"
                                                    f"; add it there"))
-        if has_ops and native.framework in ("onnxruntime", "tensorrt"):
-            entry = "RegisterCustomOps" if native.framework == "onnxruntime" else "getCreators"
+        entry_points = frameworks.get(native.framework).exported_symbols
+        if has_ops and entry_points:
+            entry = entry_points[0]
             problems.append((loc + ("framework",), f"native {native.framework} sources define "
                                                    f"their own {entry}, which the library "
                                                    f"opforge generates for the kernel ops "
@@ -664,23 +643,6 @@ def _check_native(natives: list, frameworks: list, has_ops: bool, recipe_dir: Pa
             if names.index(op.name) != j:
                 problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
             problems += _check_signature(op, loc + ("ops", j))
-    return problems
-
-
-def _check_gpu_only(op: Op, loc: tuple, devices: list[str]) -> list[tuple]:
-    """TensorRT plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
-    problems = []
-    if "cuda" in devices and op.cuda is None:
-        return problems  # already reported: no cuda kernel source for a cuda target
-    if op.cuda is None:
-        problems.append((loc + ("name",), f"op {op.name} has no cuda kernel, but TensorRT "
-                                          f"(in target.frameworks) runs plugins on GPUs only; "
-                                          f"add cuda = \"kernels/....cu\""))
-    if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
-               for b in op.type_bindings()):
-        problems.append((loc + ("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
-                                           f"no type assignment of this op can be a TensorRT "
-                                           f"plugin; allow float32 or float16"))
     return problems
 
 
@@ -767,21 +729,24 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
     target = data.get("target")
     if isinstance(target, dict) and isinstance(target.get("devices"), list):
         devices = [d for d in target["devices"] if d in ("cpu", "cuda")]
-    frameworks = target.get("frameworks", []) if isinstance(target, dict) else []
+    target_frameworks = target.get("frameworks", []) if isinstance(target, dict) else []
     has_ops = isinstance(data.get("ops"), list) and bool(data["ops"])
-    if "tensorrt" in frameworks and "cuda" not in devices and has_ops:
-        problems.append((("target", "devices"), "target.frameworks includes 'tensorrt', which "
-                                                "runs on GPUs only: add \"cuda\" to "
-                                                "target.devices and a cuda kernel to every op"))
+    adapters = [fw for name, fw in frameworks.registry().items() if name in target_frameworks]
+    for fw in adapters:
+        if fw.requires_cuda and "cuda" not in devices and has_ops:
+            problems.append((("target", "devices"), f"target.frameworks includes {fw.name!r}, "
+                                                    f"which runs on GPUs only: add \"cuda\" to "
+                                                    f"target.devices and a cuda kernel to every "
+                                                    f"op"))
     ops = data.get("ops") if isinstance(data.get("ops"), list) else []
     natives = data.get("native") if isinstance(data.get("native"), list) else []
     if not ops and not natives:
         problems.append((("ops",), "the recipe declares no op: add [[ops]] (kernel ops) or "
                                    "[[native]] (framework-specific sources)"))
-    problems += _check_native(natives, frameworks, bool(ops), path.parent)
+    problems += _check_native(natives, target_frameworks, bool(ops), path.parent)
     if not ops and natives:
         covered = {n.get("framework") for n in natives if isinstance(n, dict)}
-        for fw in frameworks:
+        for fw in target_frameworks:
             if fw not in covered:
                 problems.append((("target", "frameworks"), f"{fw!r} has nothing to build: the "
                                                            f"recipe has no kernel ops and no "
@@ -796,8 +761,8 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
                                                  f"ops[{seen[op.name]}]"))
         seen.setdefault(op.name, i)
         problems += _check_op(op, ("ops", i), path.parent, devices)
-        if "tensorrt" in frameworks:
-            problems += _check_gpu_only(op, ("ops", i), devices)
+        for fw in adapters:
+            problems += [(("ops", i) + loc, why) for loc, why in fw.op_problems(op, devices)]
     names = set(seen) | {o.get("name") for n in natives if isinstance(n, dict)
                          for o in (n.get("ops") if isinstance(n.get("ops"), list) else [])
                          if isinstance(o, dict)}

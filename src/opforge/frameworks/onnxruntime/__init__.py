@@ -11,8 +11,8 @@ from typing import Any
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
-                                     installed_distribution)
-from opforge.frameworks.onnxruntime import ci, loader, repository, sdk
+                                     installed_distribution, reserved_namespace_problem)
+from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, sdk
 
 
 class OnnxRuntime(TritonserverImage):
@@ -130,6 +130,19 @@ class OnnxRuntime(TritonserverImage):
 
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return sdk.location(root, how)
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return codegen.FILTERS
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
+
+    def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
+        return []
 
 
 ADAPTER = OnnxRuntime()

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
-from opforge.frameworks.pytorch import ci, loader, repository
+from opforge.frameworks.base import (CudaSupport, Toolchain, WheelFramework,
+                                     reserved_namespace_problem)
+from opforge.frameworks.pytorch import ci, codegen, loader, repository
 
 
 _PROBE = r"""
@@ -103,6 +104,16 @@ class PyTorch(WheelFramework):
                            r"libc10_cuda\.so", r"libgomp.*\.so.*")
     required_entry_points = ()
     optional_entry_point_advice = ("", "")  # no entry points
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return codegen.FILTERS
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
 
 
 ADAPTER = PyTorch()

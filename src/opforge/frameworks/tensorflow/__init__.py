@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from opforge.frameworks.base import WheelFramework
-from opforge.frameworks.tensorflow import ci, loader, repository
+from opforge.frameworks.base import WheelFramework, reserved_namespace_problem
+from opforge.frameworks.tensorflow import ci, codegen, loader, repository
+from opforge.frameworks.tensorflow.codegen import tf_op_name
 
 from opforge.core.errors import ReleaseError
 
@@ -41,10 +42,6 @@ print(json.dumps({
 
 # The first release without Triton's TensorFlow backend.
 TF_BACKEND_REMOVED = (25, 3)
-
-
-def tf_op_name(namespace: str, op: str) -> str:
-    return "".join(p.capitalize() for p in namespace.split("_")) + ">" + op
 
 
 def python_name(op_name: str) -> str:
@@ -118,6 +115,19 @@ class TensorFlow(WheelFramework):
                            r"libtensorflow_cc\.so(\.\d+)?")
     required_entry_points = ()
     optional_entry_point_advice = ("", "")  # no entry points
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return codegen.FILTERS
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        if (prefix := tf_op_name(namespace, "")) in codegen.RESERVED_PREFIXES:
+            return (f"{namespace!r} names TensorFlow ops {prefix}<Op>, a prefix TensorFlow's "
+                    f"own ops use; choose a namespace of your own")
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
 
 
 ADAPTER = TensorFlow()

@@ -21,8 +21,9 @@ from packaging.version import InvalidVersion, Version
 
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ReleaseError, ToolchainError
-from opforge.frameworks.base import CudaSupport, Toolchain, TritonserverImage
-from opforge.frameworks.tensorrt import ci, loader, repository, sdk
+from opforge.frameworks.base import (CudaSupport, Toolchain, TritonserverImage,
+                                     reserved_namespace_problem)
+from opforge.frameworks.tensorrt import ci, codegen, loader, repository, sdk
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -139,6 +140,32 @@ class TensorRT(TritonserverImage):
 
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return sdk.root_location(root, how)
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict:
+        return codegen.FILTERS
+
+    def glue_op_context(self, recipe, op, context: dict) -> dict:
+        return codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
+
+    def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
+        """Plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
+        problems = []
+        if "cuda" in devices and op.cuda is None:
+            return problems  # already reported: no cuda kernel source for a cuda target
+        if op.cuda is None:
+            problems.append((("name",), f"op {op.name} has no cuda kernel, but TensorRT "
+                                        f"(in target.frameworks) runs plugins on GPUs only; "
+                                        f"add cuda = \"kernels/....cu\""))
+        if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
+                   for b in op.type_bindings()):
+            problems.append((("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
+                                         f"no type assignment of this op can be a TensorRT "
+                                         f"plugin; allow float32 or float16"))
+        return problems
 
 
 ADAPTER = TensorRT()
