@@ -21,7 +21,7 @@ import pytest
 
 from conftest import CLI_SCHEMA, EXAMPLE, ROOT, have, opforge
 from opforge.core import errors
-from opforge.cli.main import make_parser
+from opforge.cli.parser import make_parser
 
 
 def documented_codes() -> dict[int, str]:

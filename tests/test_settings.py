@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, opforge
-from opforge.cli.main import make_parser
+from opforge.cli.parser import make_parser
 from opforge.core import settings
 
 
