@@ -4,6 +4,7 @@ exact results: the artifact list, the manifest, numbers out of the ops, the CLI'
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def test_manifest_build_flags_are_what_cmake_reports(built_example, example_copy
     (group,) = [g for g in target["compileGroups"] if g["language"] == "CXX"]
     assert m["build"]["definitions"] == [d["define"] for d in group["defines"]]
     assert f"_GLIBCXX_USE_CXX11_ABI={m['framework']['cxx11_abi']}" in m["build"]["definitions"]
-    assert m["build"]["include_dirs"] == [i["path"] for i in group["includes"]]
+    assert m["build"]["include_dirs"] == [os.path.normpath(i["path"]) for i in group["includes"]]
     gen_include = (example_copy / "build/local/gen/include").resolve()
     assert gen_include in [Path(p).resolve() for p in m["build"]["include_dirs"]]
     fragments = " ".join(f["fragment"] for f in group["compileCommandFragments"]).split()

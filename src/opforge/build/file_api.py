@@ -11,6 +11,7 @@ then typed objects read from the newest index).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ class CompileGroup:
     language: str
     fragments: list[str]  # compileCommandFragments, in CMake's order
     defines: list[str]  # NAME or NAME=VALUE
-    includes: list[str]  # include folders, absolute
+    includes: list[str]  # include folders, absolute and normalised (no gen/pytorch/..)
     standard: str  # the language standard, "17"; "" when CMake names none
 
 
@@ -128,5 +129,5 @@ def _compile_group(group: dict) -> CompileGroup:
         language=group["language"],
         fragments=[f["fragment"] for f in group.get("compileCommandFragments", [])],
         defines=[d["define"] for d in group.get("defines", [])],
-        includes=[i["path"] for i in group.get("includes", [])],
+        includes=[os.path.normpath(i["path"]) for i in group.get("includes", [])],
         standard=group.get("languageStandard", {}).get("standard", ""))
