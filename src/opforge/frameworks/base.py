@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opforge.core import log, proc
@@ -186,7 +187,98 @@ class Framework(Protocol):
         below the op, message) pairs, for the recipe's validation."""
 
 
-class WheelFramework:
+class FrameworkFolder:
+    """The members every adapter derives alike from the files of its folder: an adapter is
+    made with its folder's modules (`PyTorch(ci=ci, codegen=codegen, loader=loader,
+    repository=repository)`) and overrides only what differs. The files:
+
+        ci.py           WHY_IMAGE (and IMAGE for an NGC framework container)
+        codegen.py      FILTERS, op_context(), RESERVED_NAMESPACES for the glue template
+        loader.py       running_<name>(), load_<name>(), register_<name>(): the runtime loader's
+        inventory.py    take(): the inventory taker, imported by the child process
+        repository.py   BACKEND, PLATFORMS, MODEL_FILES, OP_LOADING, OP_KIND, and model_ops()
+                        or UNREADABLE (why its models cannot be read)
+        serve_runner.py Runner, for the bundled server (absent: it cannot run the models)
+    """
+
+    name: str
+
+    def __init__(self, *, ci: ModuleType, codegen: ModuleType, loader: ModuleType,
+                 repository: ModuleType) -> None:
+        self.ci, self.codegen, self.loader, self.repository = ci, codegen, loader, repository
+        self.folder = Path(loader.__file__).parent
+        self.package = loader.__name__.rpartition(".")[0]
+
+    # --- CI image and setup (ci) ---
+    @property
+    def ci_image_why(self) -> str:
+        return self.ci.WHY_IMAGE
+
+    # --- model repository (deploy) ---
+    @property
+    def triton_backend(self) -> str:
+        return self.repository.BACKEND
+
+    @property
+    def triton_platforms(self) -> tuple[str, ...]:
+        return self.repository.PLATFORMS
+
+    @property
+    def model_files(self) -> tuple[str, ...]:
+        return self.repository.MODEL_FILES
+
+    @property
+    def op_loading(self) -> str:
+        return self.repository.OP_LOADING
+
+    @property
+    def op_kind(self) -> str:
+        return self.repository.OP_KIND
+
+    @property
+    def unreadable_models(self) -> str:
+        return getattr(self.repository, "UNREADABLE", "")
+
+    @property
+    def serve_runner(self) -> Path | None:
+        runner = self.folder / "serve_runner.py"
+        return runner if runner.is_file() else None
+
+    def ships_backend(self, release: Release) -> bool:
+        return True
+
+    def model_ops(self, path: Path) -> dict[str, str]:
+        if self.unreadable_models:
+            raise ToolchainError(self.unreadable_models)
+        return self.repository.model_ops(path)
+
+    # --- artifacts (runtime loader, inventory, audit) ---
+    @property
+    def loader_source(self) -> Path:
+        return Path(self.loader.__file__)
+
+    def register_loader(self, register: Callable[..., None]) -> None:
+        getattr(self.loader, f"register_{self.name}")(register)
+
+    @property
+    def inventory_taker(self) -> str:
+        return f"{self.package}.inventory:take"
+
+    # --- code generation and the recipe (codegen, recipe) ---
+    def glue_filters(self) -> dict[str, Callable[..., str]]:
+        return self.codegen.FILTERS
+
+    def glue_op_context(self, recipe: LoadedRecipe, op: Op, context: dict) -> dict:
+        return self.codegen.op_context(recipe, op, context)
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        return reserved_namespace_problem(namespace, self.codegen.RESERVED_NAMESPACES)
+
+    def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
+        return []
+
+
+class WheelFramework(FrameworkFolder):
     """Defaults for a framework whose headers and libraries come with its Python wheel
     (PyTorch, TensorFlow): found by a cached probe in a child process, C++ types cross the
     library boundary (so the ABI flag matters), loaded only into the version built against."""
@@ -214,11 +306,9 @@ class WheelFramework:
     # --- CI image and setup (ci) ---
     # CI jobs run in the NGC container Triton builds the framework's backend from (the
     # release's upstream_container_version), which holds exactly the release's version
-    ci_image_pattern: str  # the image, with {upstream} for the container version
-
     def ci_image(self, release: Release) -> str:
         upstream = release.pin("upstream_container_version").value or release.id
-        return self.ci_image_pattern.format(upstream=upstream)
+        return self.ci.IMAGE.format(upstream=upstream)  # {upstream}: the container version
 
     def ci_image_missing(self, release: Release) -> str | None:
         if release.pin("upstream_container_version").value:
@@ -235,10 +325,6 @@ class WheelFramework:
 
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return None
-
-    # --- code generation and the recipe (codegen, recipe) ---
-    def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
-        return []
 
 
 def cpp_namespace_of(owner: str) -> str:
@@ -379,7 +465,7 @@ class CiSetup:
     notes: tuple[str, ...] = ()
 
 
-class TritonserverImage:
+class TritonserverImage(FrameworkFolder):
     """CI defaults for a framework whose runtime comes with Triton's backend rather than an
     NGC framework container: its jobs run in the release's tritonserver image, and install
     a compiler first."""

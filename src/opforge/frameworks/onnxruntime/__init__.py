@@ -11,7 +11,7 @@ from typing import Any
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
-                                     installed_distribution, reserved_namespace_problem)
+                                     installed_distribution)
 from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, sdk
 
 
@@ -98,28 +98,10 @@ class OnnxRuntime(TritonserverImage):
         return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
 
     # --- CI image and setup (ci) ---
-    ci_image_why = ci.WHY_IMAGE
-
     def ci_setup(self, release, device: str) -> CiSetup:
         return ci.setup(release, device)
 
-    # --- model repository (deploy) ---
-    triton_backend = repository.BACKEND
-    triton_platforms = repository.PLATFORMS
-    model_files = repository.MODEL_FILES
-    op_loading = repository.OP_LOADING
-    op_kind = repository.OP_KIND
-    unreadable_models = ""
-    serve_runner = Path(__file__).with_name("serve_runner.py")
-    model_ops = staticmethod(repository.model_ops)
-
-    def ships_backend(self, release) -> bool:
-        return True
-
     # --- artifacts (runtime loader, inventory, audit) ---
-    loader_source = Path(loader.__file__)
-    register_loader = staticmethod(loader.register_onnxruntime)
-    inventory_taker = "opforge.frameworks.onnxruntime.inventory:take"
     framework_libraries = ()  # the C API arrives as a table: nothing to link
     required_entry_points = ("RegisterCustomOps",)
     optional_entry_point_advice = ("", "")  # its one entry point is required
@@ -131,18 +113,5 @@ class OnnxRuntime(TritonserverImage):
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return sdk.location(root, how)
 
-    # --- code generation and the recipe (codegen, recipe) ---
-    def glue_filters(self) -> dict:
-        return codegen.FILTERS
 
-    def glue_op_context(self, recipe, op, context: dict) -> dict:
-        return codegen.op_context(recipe, op, context)
-
-    def namespace_problem(self, namespace: str) -> str | None:
-        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
-
-    def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
-        return []
-
-
-ADAPTER = OnnxRuntime()
+ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository)

@@ -3,11 +3,9 @@ backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from opforge.frameworks.base import (CudaSupport, Toolchain, WheelFramework,
-                                     reserved_namespace_problem)
+from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
 from opforge.frameworks.pytorch import ci, codegen, loader, repository
 
 
@@ -79,41 +77,11 @@ class PyTorch(WheelFramework):
             result = (result,)
         return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
 
-    # --- CI image and setup (ci) ---
-    ci_image_pattern = ci.IMAGE
-    ci_image_why = ci.WHY_IMAGE
-
-    # --- model repository (deploy) ---
-    triton_backend = repository.BACKEND
-    triton_platforms = repository.PLATFORMS
-    model_files = repository.MODEL_FILES
-    op_loading = repository.OP_LOADING
-    op_kind = repository.OP_KIND
-    unreadable_models = ""
-    serve_runner = Path(__file__).with_name("serve_runner.py")
-    model_ops = staticmethod(repository.model_ops)
-
-    def ships_backend(self, release) -> bool:
-        return True
-
     # --- artifacts (runtime loader, inventory, audit) ---
-    loader_source = Path(loader.__file__)
-    register_loader = staticmethod(loader.register_pytorch)
-    inventory_taker = "opforge.frameworks.pytorch.inventory:take"
     framework_libraries = (r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so",
                            r"libc10_cuda\.so", r"libgomp.*\.so.*")
     required_entry_points = ()
     optional_entry_point_advice = ("", "")  # no entry points
 
-    # --- code generation and the recipe (codegen, recipe) ---
-    def glue_filters(self) -> dict:
-        return codegen.FILTERS
 
-    def glue_op_context(self, recipe, op, context: dict) -> dict:
-        return codegen.op_context(recipe, op, context)
-
-    def namespace_problem(self, namespace: str) -> str | None:
-        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
-
-
-ADAPTER = PyTorch()
+ADAPTER = PyTorch(ci=ci, codegen=codegen, loader=loader, repository=repository)

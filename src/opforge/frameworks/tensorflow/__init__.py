@@ -4,10 +4,9 @@ TensorFlow backend through LD_PRELOAD or model_operations (releases up to 25.02)
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from opforge.frameworks.base import WheelFramework, reserved_namespace_problem
+from opforge.frameworks.base import WheelFramework
 from opforge.frameworks.tensorflow import ci, codegen, loader, repository
 from opforge.frameworks.tensorflow.codegen import tf_op_name
 
@@ -87,20 +86,7 @@ class TensorFlow(WheelFramework):
             result = (result,)
         return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}
 
-    # --- CI image and setup (ci) ---
-    ci_image_pattern = ci.IMAGE
-    ci_image_why = ci.WHY_IMAGE
-
     # --- model repository (deploy) ---
-    triton_backend = repository.BACKEND
-    triton_platforms = repository.PLATFORMS
-    model_files = repository.MODEL_FILES
-    op_loading = repository.OP_LOADING
-    op_kind = repository.OP_KIND
-    unreadable_models = ""
-    serve_runner = Path(__file__).with_name("serve_runner.py")
-    model_ops = staticmethod(repository.model_ops)
-
     def ships_backend(self, release) -> bool:
         if release.is_local:
             return True
@@ -108,26 +94,17 @@ class TensorFlow(WheelFramework):
                     or release.pin("tensorflow_backend").value.startswith("not shipped"))
 
     # --- artifacts (runtime loader, inventory, audit) ---
-    loader_source = Path(loader.__file__)
-    register_loader = staticmethod(loader.register_tensorflow)
-    inventory_taker = "opforge.frameworks.tensorflow.inventory:take"
     framework_libraries = (r"libtensorflow_framework\.so(\.\d+)?",
                            r"libtensorflow_cc\.so(\.\d+)?")
     required_entry_points = ()
     optional_entry_point_advice = ("", "")  # no entry points
 
     # --- code generation and the recipe (codegen, recipe) ---
-    def glue_filters(self) -> dict:
-        return codegen.FILTERS
-
-    def glue_op_context(self, recipe, op, context: dict) -> dict:
-        return codegen.op_context(recipe, op, context)
-
     def namespace_problem(self, namespace: str) -> str | None:
         if (prefix := tf_op_name(namespace, "")) in codegen.RESERVED_PREFIXES:
             return (f"{namespace!r} names TensorFlow ops {prefix}<Op>, a prefix TensorFlow's "
                     f"own ops use; choose a namespace of your own")
-        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
+        return super().namespace_problem(namespace)
 
 
-ADAPTER = TensorFlow()
+ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository)

@@ -21,8 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ReleaseError, ToolchainError
-from opforge.frameworks.base import (CudaSupport, Toolchain, TritonserverImage,
-                                     reserved_namespace_problem)
+from opforge.frameworks.base import (CudaSupport, Toolchain, TritonserverImage)
 from opforge.frameworks.tensorrt import ci, codegen, loader, repository, sdk
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
@@ -105,28 +104,7 @@ class TensorRT(TritonserverImage):
                 device: str = "cpu") -> dict:
         raise ToolchainError(self.untestable)
 
-    # --- CI image and setup (ci) ---
-    ci_image_why = ci.WHY_IMAGE
-
-    # --- model repository (deploy) ---
-    triton_backend = repository.BACKEND
-    triton_platforms = repository.PLATFORMS
-    model_files = repository.MODEL_FILES
-    op_loading = repository.OP_LOADING
-    op_kind = repository.OP_KIND
-    unreadable_models = repository.UNREADABLE
-    serve_runner = None  # the bundled server's Python backend cannot run a plan
-
-    def model_ops(self, path) -> dict[str, str]:
-        raise ToolchainError(self.unreadable_models)
-
-    def ships_backend(self, release) -> bool:
-        return True
-
     # --- artifacts (runtime loader, inventory, audit) ---
-    loader_source = Path(loader.__file__)
-    register_loader = staticmethod(loader.register_tensorrt)
-    inventory_taker = "opforge.frameworks.tensorrt.inventory:take"
     framework_libraries = (r"libnvinfer\.so\.\d+", r"libnvinfer_plugin\.so\.\d+")
     required_entry_points = ()
     optional_entry_point_advice = (
@@ -142,15 +120,6 @@ class TensorRT(TritonserverImage):
         return sdk.root_location(root, how)
 
     # --- code generation and the recipe (codegen, recipe) ---
-    def glue_filters(self) -> dict:
-        return codegen.FILTERS
-
-    def glue_op_context(self, recipe, op, context: dict) -> dict:
-        return codegen.op_context(recipe, op, context)
-
-    def namespace_problem(self, namespace: str) -> str | None:
-        return reserved_namespace_problem(namespace, codegen.RESERVED_NAMESPACES)
-
     def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
         """Plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
         problems = []
@@ -168,4 +137,4 @@ class TensorRT(TritonserverImage):
         return problems
 
 
-ADAPTER = TensorRT()
+ADAPTER = TensorRT(ci=ci, codegen=codegen, loader=loader, repository=repository)
