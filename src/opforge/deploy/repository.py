@@ -262,19 +262,53 @@ def _declared_uses(recipe: LoadedRecipe, model: Model, libraries: dict[str, Libr
 
 def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path,
          mount: str | None = None, base_image: str | None = None) -> Plan:
+    """Read the repository's models, match their ops to the recipe's libraries, and check
+    the result against what is already packaged there; nothing is written."""
     repository = repository.resolve()
-    with log.step(f"read the models in {repository}"):
-        models = read_repository(repository)
-        for model in models:
-            log.detail(f"{model.name} ({model.backend}): " + (
-                ", ".join(model.uses) or (f"not read: {model.unread}" if model.unread
-                                          else "no custom ops")))
+    models = _read_models(repository)
     libraries = built_libraries(recipe, release, out_dir)
     # the other packages already in the repository, before matching: their models' ops are
     # theirs, not missing from this recipe
     index = read_index(repository)
     others = {name: entry for name, entry in index.get("packages", {}).items()
               if name != recipe.package.name}
+    problems = _match(recipe, release, repository, out_dir, models, libraries, others)
+    if problems:
+        raise UserError(f"cannot package {recipe.path} into {repository}", details=problems)
+    used = {lib.stored_name: lib for m in models for lib in m.libraries}
+    if not used:
+        raise UserError(f"no model in {repository} uses an op of {recipe.path}",
+                        details=[f"model {m.name} ({m.backend}): " +
+                                 (f"ops of {', '.join(m.other_packages)}"
+                                  if m.other_packages else f"not read: {m.unread}"
+                                  if m.unread else "no custom ops")
+                                 for m in models] +
+                        ["list models whose files opforge cannot read in the recipe's "
+                         "[[models]] (name, ops)"])
+    mount = _mount(mount or index.get("mount") or str(repository), index, others, repository)
+    _refuse_clashes(recipe, repository, list(used.values()), others)
+    if base_image == "none":
+        base_image = None
+    elif base_image is None and not release.is_local:
+        base_image = f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
+    return Plan(recipe, release, repository, mount, models, list(used.values()), base_image,
+                others)
+
+
+def _read_models(repository: Path) -> list[Model]:
+    with log.step(f"read the models in {repository}"):
+        models = read_repository(repository)
+        for model in models:
+            log.detail(f"{model.name} ({model.backend}): " + (
+                ", ".join(model.uses) or (f"not read: {model.unread}" if model.unread
+                                          else "no custom ops")))
+    return models
+
+
+def _match(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path,
+           models: list[Model], libraries: dict, others: dict) -> list[str]:
+    """Give each model the recipe's library that provides its ops (model.libraries) and
+    note the other packages that provide the rest; the problems, one line each."""
     theirs = _packaged_ops(others)
     by_name = {m.name: m for m in models}
     problems = []
@@ -311,25 +345,14 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                             f"provides: {have}")
         if ours and not missing:
             model.libraries.append(lib)
-    if problems:
-        raise UserError(f"cannot package {recipe.path} into {repository}", details=problems)
-    used = {lib.stored_name: lib for m in models for lib in m.libraries}
-    if not used:
-        raise UserError(f"no model in {repository} uses an op of {recipe.path}",
-                        details=[f"model {m.name} ({m.backend}): " +
-                                 (f"ops of {', '.join(m.other_packages)}"
-                                  if m.other_packages else f"not read: {m.unread}"
-                                  if m.unread else "no custom ops")
-                                 for m in models] +
-                        ["list models whose files opforge cannot read in the recipe's "
-                         "[[models]] (name, ops)"])
-    mount = mount or index.get("mount") or str(repository)
-    if index.get("mount") and index["mount"] != mount and others:
-        raise UserError(f"--mount {mount}: {repository} already holds packages for "
-                        f"{index['mount']} ({', '.join(index['packages'])}); package every "
-                        f"recipe for the same path")
+    return problems
+
+
+def _refuse_clashes(recipe: LoadedRecipe, repository: Path, used: list, others: dict) -> None:
+    """UserError when a library of the recipe registers an op that a package already in the
+    repository registers for the same framework."""
     clashes = []
-    for lib in used.values():
+    for lib in used:
         for name, entry in others.items():
             for file, info in entry["libraries"].items():
                 both = sorted(lib.identities & set(info["ops"])) if (
@@ -343,6 +366,15 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                         f"{repository}: loaded into one tritonserver, one registration fails "
                         f"or silently wins", details=clashes + [
                             "give the recipes different namespaces ([package] namespace)"])
+
+
+def _mount(mount: str, index: dict, others: dict, repository: Path) -> str:
+    """The path at which tritonserver sees the repository, checked: the same for every
+    package in it, absolute, and nothing in it that a loader would split on."""
+    if index.get("mount") and index["mount"] != mount and others:
+        raise UserError(f"--mount {mount}: {repository} already holds packages for "
+                        f"{index['mount']} ({', '.join(index['packages'])}); package every "
+                        f"recipe for the same path")
     if not mount.startswith("/"):
         raise UserError(f"--mount {mount}: give the absolute path at which tritonserver will "
                         f"see the repository (e.g. /models)")
@@ -354,12 +386,7 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
                         details=["pass --mount with a plain path (e.g. --mount /models), or "
                                  "move the repository to one (the default mount is its own "
                                  "path)"])
-    if base_image == "none":
-        base_image = None
-    elif base_image is None and not release.is_local:
-        base_image = f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
-    return Plan(recipe, release, repository, mount, models, list(used.values()), base_image,
-                others)
+    return mount
 
 
 def _packaged_ops(others: dict) -> dict[tuple[str, str], str]:
