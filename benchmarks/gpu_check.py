@@ -205,10 +205,9 @@ def main() -> int:
                                      text=True).stdout.strip().splitlines()[-1]}
     result.update(build_and_test(work))
     sys.path.insert(0, str(ROOT / "src"))
-    from opforge.artifacts import loader, runtime
+    from opforge.artifacts import loader
 
-    loader.register_frameworks()  # the adapters' loader functions, as the shipped file has them
-    runtime.load(Path(result["library"]).parent)
+    loader.load(Path(result["library"]).parent)
     op = torch.ops.acme.AddSub
     result["checks"] = reference_checks(torch, op)
     result["benchmark"] = benchmark(torch, op, work, args.n_log2, args.iters)

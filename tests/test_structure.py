@@ -237,3 +237,14 @@ def test_the_serve_wrapper_and_runners_run_without_opforge():
         assert "Runner" in classes and any(
             isinstance(f, ast.FunctionDef) and f.name == "run" for f in classes["Runner"].body
         ), f"{path}: no Runner class with run()"
+
+
+def test_serve_copies_the_runner_where_the_wrapper_looks():
+    """serve.py copies a framework's runner beside the wrapper under the name the wrapper
+    loads; the wrapper cannot import opforge, so each spells the name: they must agree."""
+    from opforge.deploy import serve
+
+    tree = ast.parse((SRC / "deploy" / "serve_model.py").read_text("utf-8"))
+    (wrapper_name,) = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                       and [getattr(t, "id", "") for t in node.targets] == ["RUNNER"]]
+    assert wrapper_name == serve.RUNNER

@@ -21,6 +21,13 @@ def shipped_source() -> str:
     return "\n\n\n".join(Path(part).read_text("utf-8").rstrip("\n") for part in parts) + "\n"
 
 
+def load(path: Path | str, **options):
+    """opforge's own in-process load of an artifact: the core's load, with every
+    framework's loader functions registered first (as the shipped file has them)."""
+    register_frameworks()
+    return runtime.load(path, **options)
+
+
 def register_frameworks() -> None:
     """Register every framework's loader functions into the core, as the shipped file does
     (idempotent): before opforge itself checks or loads an artifact."""

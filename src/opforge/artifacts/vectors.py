@@ -72,9 +72,8 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
 
     manifest = runtime.read_manifest(manifest_path)
     adapter = get(manifest["framework"]["name"])
-    loader.register_frameworks()
     try:
-        handle = runtime.load(manifest_path)
+        handle = loader.load(manifest_path)
     except runtime.LoadRefused as exc:
         print(json.dumps({"fatal": f"the loader refused it: {exc}", "refused": True}),
               flush=True)

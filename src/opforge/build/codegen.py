@@ -22,7 +22,6 @@ adapter's filters (glue_filters).
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePath
@@ -71,9 +70,7 @@ def environment() -> jinja2.Environment:
     cache.mkdir(parents=True, exist_ok=True)
     adapters = frameworks.registry()
     # a framework's templates sit beside its adapter, in its folder
-    folders = {name: jinja2.FileSystemLoader(str(Path(sys.modules[type(fw).__module__].__file__)
-                                                 .parent))
-               for name, fw in adapters.items()}
+    folders = {name: jinja2.FileSystemLoader(str(fw.folder)) for name, fw in adapters.items()}
     loader = jinja2.ChoiceLoader([jinja2.PrefixLoader(folders),
                                   jinja2.FileSystemLoader(str(template_root()))])
     env = jinja2.Environment(loader=loader,

@@ -163,7 +163,7 @@ def why_not(fw, release: Release, device: str, devices: list[str],
     except OpforgeError as exc:
         return exc.message
     if fw.requires_cuda and device != "cuda":
-        return (f"{fw.title} plugins run on the GPU only; its job is the cuda one"
+        return (f"{fw.op_kind} run on the GPU only; its job is the cuda one"
                 if "cuda" in devices else
                 f"{fw.title} needs \"cuda\" in target.devices of the recipe")
     return fw.ci_image_missing(release)

@@ -86,10 +86,10 @@ def _load_recipe_and_release(args):
 
 
 def cmd_build(args) -> int:
-    from opforge.build import pipeline as build
+    from opforge.build import pipeline
 
     recipe, release = _load_recipe_and_release(args)
-    result = build.build(recipe, release, args.framework, args.out, args.build_dir,
+    result = pipeline.build(recipe, release, args.framework, args.out, args.build_dir,
                          cuda_archs=args.cuda_arch, compile_only=args.compile_only,
                          compiler_launcher=args.compiler_launcher)
     if args.json:
@@ -148,12 +148,12 @@ def cmd_new(args) -> int:
 
 
 def cmd_package(args) -> int:
-    from opforge.build import pipeline as build
+    from opforge.build import pipeline
     from opforge.deploy import repository
 
     recipe, release = _load_recipe_and_release(args)
     plan = repository.plan(recipe, release, args.model_repository,
-                           args.out or build.default_out_dir(recipe), args.mount,
+                           args.out or pipeline.default_out_dir(recipe), args.mount,
                            args.base_image)
     written = []
     if not args.dry_run:
@@ -205,11 +205,11 @@ def cmd_verify(args) -> int:
 
 
 def cmd_wheel(args) -> int:
-    from opforge.build import pipeline as build
+    from opforge.build import pipeline
     from opforge.artifacts import wheel
 
     recipe, release = _load_recipe_and_release(args)
-    wheel_dir = args.wheel_dir or build.default_out_dir(recipe) / "wheels"
+    wheel_dir = args.wheel_dir or pipeline.default_out_dir(recipe) / "wheels"
     result = wheel.build_wheel(recipe, release, args.framework, wheel_dir, args.out,
                                args.build_dir, compiler_launcher=args.compiler_launcher)
     if args.json:

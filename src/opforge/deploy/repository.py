@@ -35,7 +35,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opforge import __version__, frameworks
+from opforge import __version__, frameworks, releases
 from opforge.core import extras, log
 from opforge.artifacts import runtime
 from opforge.core.errors import LoaderError, UserError
@@ -290,7 +290,7 @@ def plan(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Path
     if base_image == "none":
         base_image = None
     elif base_image is None and not release.is_local:
-        base_image = f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
+        base_image = releases.tritonserver_image(release)
     return Plan(recipe, release, repository, mount, models, list(used.values()), base_image,
                 others)
 

@@ -45,7 +45,6 @@ from opforge.core.errors import ServerError, ToolchainError, UserError
 
 STUB = "triton_python_backend_stub"
 RUNNER = "opforge_runner.py"  # the framework's runner beside the wrapper (serve_model.RUNNER)
-RELOAD_DEADLINE_S = 5.0
 # seconds a request to the server may take: readiness while starting, a model's readiness
 # while supervising, a model's reload
 _READY_TIMEOUT_S, _PROBE_TIMEOUT_S, _LOAD_TIMEOUT_S = 1.0, 2.0, 60.0
@@ -363,7 +362,10 @@ class Server:
                             f"(opforge package writes one)")
         try:
             argv, env = self.command()
-            self._http = extras.need("tritonclient.http", "opforge serve", "serve")
+            # readiness through tritonclient: with a native tritonserver (an NGC image) the
+            # verify extra has it; the bundled server comes with the serve extra
+            self._http = extras.need("tritonclient.http", "opforge serve",
+                                     "serve" if self.mode == "bundled" else "verify")
             log.detail(log.style("$ " + " ".join(argv), "dim"))
             self.process = subprocess.Popen(
                 argv, env={**os.environ, **env}, stdin=subprocess.DEVNULL,

@@ -81,6 +81,7 @@ class Framework(Protocol):
     # NGC images do not; None when the library links nothing of the framework's
     backend_libraries: str | None
     glue_template: str  # "<name>/glue.cc.j2": the template in its folder that makes glue.cc
+    folder: Path  # its folder: src/opforge/frameworks/<name>/
 
     abi_sensitive: bool  # False when the library exchanges no C++ types with the framework
     exported_symbols: tuple[str, ...]  # entry points the library exports (version script)
@@ -193,12 +194,16 @@ class FrameworkFolder:
     repository=repository)`) and overrides only what differs. The files:
 
         ci.py           WHY_IMAGE (and IMAGE for an NGC framework container)
+        glue.cc.j2      the glue template (glue_template: "<name>/glue.cc.j2")
         codegen.py      FILTERS, op_context(), RESERVED_NAMESPACES for the glue template
+        types.py        the type map codegen.py uses
         loader.py       running_<name>(), load_<name>(), register_<name>(): the runtime loader's
         inventory.py    take(): the inventory taker, imported by the child process
         repository.py   BACKEND, PLATFORMS, MODEL_FILES, OP_LOADING, OP_KIND, and model_ops()
                         or UNREADABLE (why its models cannot be read)
         serve_runner.py Runner, for the bundled server (absent: it cannot run the models)
+        sdk.py          where an SDK no wheel carries is found (ONNX Runtime, TensorRT; the
+                        adapter's find_sdk and sdk_at use it)
     """
 
     name: str
@@ -208,6 +213,10 @@ class FrameworkFolder:
         self.ci, self.codegen, self.loader, self.repository = ci, codegen, loader, repository
         self.folder = Path(loader.__file__).parent
         self.package = loader.__name__.rpartition(".")[0]
+
+    @property
+    def glue_template(self) -> str:
+        return f"{self.name}/glue.cc.j2"  # in its folder, which codegen's loader names so
 
     # --- CI image and setup (ci) ---
     @property
@@ -471,7 +480,9 @@ class TritonserverImage(FrameworkFolder):
     a compiler first."""
 
     def ci_image(self, release: Release) -> str:
-        return f"nvcr.io/nvidia/tritonserver:{release.id}-py3"
+        from opforge.releases import tritonserver_image
+
+        return tritonserver_image(release)
 
     def ci_image_missing(self, release: Release) -> str | None:
         return None

@@ -185,3 +185,8 @@ def resolve(release_id: str, matrix: dict[str, Release]) -> Release:
         f"ones; add it with --releases-file or ${settings.env_var('releases_file')}, or "
         f"build for what is "
         f"installed with --release local.")
+
+
+def tritonserver_image(release: Release) -> str:
+    """The release's NGC tritonserver image (every backend, no compiler)."""
+    return f"nvcr.io/nvidia/tritonserver:{release.id}-py3"

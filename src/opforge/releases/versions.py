@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
-VERSION_POLICY = """\
-An installed framework matches a release's pin when
-  - its release numbers start with the pin's (pin 2.15 matches 2.15.1; pin 2.5.0 does not
-    match 2.5.1),
-  - its pre-release, post and dev segments equal the pin's (2.5.0a0 is not 2.5.0), and
-  - where the pin has a local label (the NGC build hash, 2.5.0a0+b465a5843b), the installed
-    local label starts with it (NGC containers report 2.5.0a0+b465a5843b.nv24.09).
-Anything else is a mismatch: opforge refuses to build rather than produce a library that
-fails in Triton with `undefined symbol`."""
-
 
 def version_matches(installed: str, pin: str) -> bool:
+    """An installed framework matches a release's pin when
+      - its release numbers start with the pin's (pin 2.15 matches 2.15.1; pin 2.5.0 does not
+        match 2.5.1),
+      - its pre-release, post and dev segments equal the pin's (2.5.0a0 is not 2.5.0), and
+      - where the pin has a local label (the NGC build hash, 2.5.0a0+b465a5843b), the installed
+        local label starts with it (NGC containers report 2.5.0a0+b465a5843b.nv24.09).
+    Anything else is a mismatch: opforge refuses to build rather than produce a library that
+    fails in Triton with `undefined symbol`."""
     try:
         have, want = Version(installed), Version(pin)
     except InvalidVersion:

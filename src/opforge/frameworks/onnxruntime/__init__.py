@@ -23,7 +23,6 @@ class OnnxRuntime(TritonserverImage):
     install_hint = "pip install 'opforge[onnxruntime]' (to run tests) and the C headers (see below)"
     backend_libraries = None  # the C API arrives as a table
     triton_loading = "model_operations { op_library_filename } in config.pbtxt (ONNX Runtime backend)"
-    glue_template = "onnxruntime/glue.cc.j2"
     abi_sensitive = False  # only the C API crosses the library boundary
     exported_symbols = ("RegisterCustomOps",)
     compatibility = "at-least"

@@ -42,7 +42,6 @@ class PyTorch(WheelFramework):
     install_hint = "pip install 'opforge[pytorch]'"
     backend_libraries = "pytorch"
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
-    glue_template = "pytorch/glue.cc.j2"
     probe = _PROBE
 
     def op_identity(self, recipe, op, native: bool = False) -> str:

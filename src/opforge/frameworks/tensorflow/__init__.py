@@ -60,7 +60,6 @@ class TensorFlow(WheelFramework):
     backend_libraries = "tensorflow"
     triton_loading = ("model_operations { op_library_filename } in config.pbtxt, or LD_PRELOAD "
                       "(TensorFlow backend)")
-    glue_template = "tensorflow/glue.cc.j2"
     probe = _PROBE
 
     def check_release(self, release) -> None:

@@ -43,7 +43,6 @@ class TensorRT(TritonserverImage):
     backend_libraries = None  # libnvinfer lives in the system library folder
     triton_loading = ("--backend-config=tensorrt,plugins=<library> (TensorRT backend; plugins "
                       "register on load), or LD_PRELOAD")
-    glue_template = "tensorrt/glue.cc.j2"
     abi_sensitive = False  # TensorRT's interfaces are abstract classes; no std:: types cross
     exported_symbols = ("getCreators", "setLoggerFinder")
     # IPluginV3's capability interfaces are versioned: a plugin built against TensorRT 10.x
