@@ -295,7 +295,7 @@ class _Parser:
                           f"as x[:-1], found {self.peek()!r}" if self.peek()
                           else "expected [..] or x[a:b], found the end")
 
-    def index(self, limit: int = MAX_DIMS) -> int:
+    def index(self, low: int = -MAX_DIMS, high: int = MAX_DIMS) -> int:
         sign = -1 if self.peek() == "-" else 1
         if sign < 0:
             self.take()
@@ -303,10 +303,11 @@ class _Parser:
             raise self._error(f"expected an index (an integer), found {self.peek()!r}"
                               if self.peek() else "expected an index, found the end")
         value = sign * int(self.take())
-        if not -limit <= value <= limit:
+        if not low <= value <= high:
             raise self._error(f"index {value} is out of range: kernels take at most "
-                              f"{MAX_DIMS} dims" if limit == MAX_DIMS else
-                              f"index {value} is out of range", self.tokens[self.i - 1][2])
+                              f"{MAX_DIMS} dims, so it is from {low} to {high}"
+                              if high <= MAX_DIMS else f"index {value} is out of range",
+                              self.tokens[self.i - 1][2])
         return value
 
     # expr := term (('+' | '-') term)*   term := factor (('*' | '//') factor)*
@@ -366,7 +367,8 @@ class _Parser:
                                       f" nor an int[] attribute ({self._names('lists')})",
                                       column)
                 self.take("[")
-                index = self.index(MAX_DIMS - 1 if token in self.scope.inputs else MAX_SIZE)
+                index = (self.index(-MAX_DIMS, MAX_DIMS - 1) if token in self.scope.inputs
+                         else self.index(-MAX_SIZE, MAX_SIZE))
                 self.take("]")
                 return InputDim(token, index) if token in self.scope.inputs else \
                     AttrItem(token, index)
