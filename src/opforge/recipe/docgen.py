@@ -63,7 +63,7 @@ def render_markdown() -> str:
             desc = " ".join((field.description or "").split()).replace("|", "\\|").replace("<", "&lt;")
             out.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {desc} |")
         out.append("")
-    out += ["## Shape expressions", "", "```", shapes.__doc__.strip(), "```", "",
+    out += ["## Shape expressions", "", "```", shapes.GRAMMAR.strip(), "```", "",
             "Each framework's glue runs the same expression: PyTorch, ONNX Runtime and "
             "TensorFlow's kernels compute the output shapes from the inputs' shapes before "
             "allocating; TensorFlow's shape function computes a dim whose operands it knows at "

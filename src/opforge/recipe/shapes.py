@@ -2,6 +2,21 @@
 evaluated as Python) into a tree that `evaluate` runs as opforge's reference and from which
 the generated C++ of every framework is written.
 
+The language, as the recipe reference (docs/recipe.md) shows it, is GRAMMAR below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_DIMS = 8  # opforge::kMaxDims
+MAX_SIZE = 2**31 - 1  # the most a TensorFlow shape function's literal takes
+MAX_TEXT = 1000  # characters of one rule: rules are short, and parsing is recursive
+MAX_DEPTH = 32  # nesting of parentheses and calls
+INT64 = (-(2**63), 2**63 - 1)
+
+GRAMMAR = """\
 An output's `shape` is one of:
 
     like(x)              the shape of input x
@@ -28,22 +43,12 @@ must have) uses the same forms; an op's `constraints` compare two dims with
 `<`, `<=`, `==`, `!=`, `>=` or `>`, e.g. `k <= x[-1]`.
 """
 
-from __future__ import annotations
-
-import re
-from dataclasses import dataclass
-
-MAX_DIMS = 8  # opforge::kMaxDims
-MAX_SIZE = 2**31 - 1  # the most a TensorFlow shape function's literal takes
-MAX_TEXT = 1000  # characters of one rule: rules are short, and parsing is recursive
-MAX_DEPTH = 32  # nesting of parentheses and calls
-INT64 = (-(2**63), 2**63 - 1)
-
 FUNCTIONS = ("cdiv", "min", "max")
 OPERATORS = ("+", "-", "*", "//")
 RELATIONS = ("<", "<=", "==", "!=", ">=", ">")
 
-_TOKEN = re.compile(r"\s*(?:(?P<int>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|"
+_SPACE = " \t\r\n"  # ASCII only: no other character of a rule may be invisible
+_TOKEN = re.compile(r"[ \t\r\n]*(?:(?P<int>[0-9]+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|"
                     r"(?P<op>//|<=|>=|==|!=|[-+*/()\[\],:<>]))")
 
 
@@ -212,7 +217,7 @@ class _Parser:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
-                rest = text[pos:].lstrip()
+                rest = text[pos:].lstrip(_SPACE)
                 if not rest:
                     break
                 raise self._error(f"unexpected {rest[0]!r}", len(text) - len(rest))
@@ -400,7 +405,7 @@ class _Parser:
 def parse(text: str, scope: Scope) -> ShapeRule:
     """The rule `text` names, with every name resolved in `scope`; ShapeRuleError names the
     bad token and its column."""
-    rule = _Parser(text.strip(), scope).rule()
+    rule = _Parser(text.strip(_SPACE), scope).rule()
     rank = rule.fixed_rank()
     if rank is not None and rank > MAX_DIMS:
         raise ShapeRuleError(f"{rank} dims; kernels take at most {MAX_DIMS}")
@@ -408,7 +413,7 @@ def parse(text: str, scope: Scope) -> ShapeRule:
 
 
 def parse_constraint(text: str, scope: Scope) -> Constraint:
-    return _Parser(text.strip(), scope).constraint()
+    return _Parser(text.strip(_SPACE), scope).constraint()
 
 
 # --- the reference ------------------------------------------------------------------------
