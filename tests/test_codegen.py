@@ -110,11 +110,10 @@ def test_every_shape_rule_and_attr_type(tmp_path):
         assert f".Attr({attr})" in tf, attr
     assert ".Input(\"idx: int64\")" in tf and ".Output(\"d: int32\")" in tf
     assert "BroadcastBinaryOpOutputShapeFnHelper" in tf
-    assert "dims_shape(c, { { 0, 0 }, { 2, -1 }, { -1, 4 } }, &out)" in tf
+    assert "m.push(m.dim(0, 0));\n        m.push(m.dim(2, -1));\n        m.push(m.num(4));" in tf
     shapes_h = (gen.root / "include/opforge/shapes.h").read_text()
     assert 'opforge::glue::broadcast(ctx, "Mix", "x", args.x, "y", args.y, shapes[0])' in shapes_h
-    assert 'opforge::glue::dim(ctx, "Mix", "idx", args.idx, -1, shapes[1])' in shapes_h
-    assert "shapes[1].push_back(4);" in shapes_h
+    assert "m.push(m.dim(0, 0));\n  m.push(m.dim(2, -1));\n  m.push(m.num(4));" in shapes_h
 
 
 def test_cmake_project_uses_typed_init_cache(tmp_path):
@@ -139,13 +138,16 @@ def test_generated_files_rewritten_only_on_change(tmp_path):
 
 
 def test_shape_rules():
-    assert shapes.evaluate(shapes.parse("like(a)"), {"a": (2, 3)}) == (2, 3)
-    assert shapes.evaluate(shapes.parse("broadcast(a, b)"), {"a": (4, 1, 3), "b": (5, 1)}) == (4, 5, 3)
-    assert shapes.evaluate(shapes.parse("[a[0], b[-1], 7]"), {"a": (2, 3), "b": (5, 6)}) == (2, 6, 7)
+    scope = shapes.Scope(inputs=("a", "b"))
+    assert shapes.evaluate(shapes.parse("like(a)", scope), {"a": (2, 3)}) == (2, 3)
+    assert shapes.evaluate(shapes.parse("broadcast(a, b)", scope),
+                           {"a": (4, 1, 3), "b": (5, 1)}) == (4, 5, 3)
+    assert shapes.evaluate(shapes.parse("[a[0], b[-1], 7]", scope),
+                           {"a": (2, 3), "b": (5, 6)}) == (2, 6, 7)
     with pytest.raises(shapes.ShapeRuleError, match="do not broadcast"):
-        shapes.evaluate(shapes.parse("broadcast(a, b)"), {"a": (2,), "b": (3,)})
-    with pytest.raises(shapes.ShapeRuleError, match="neither input"):
-        shapes.parse("[a.0]")
+        shapes.evaluate(shapes.parse("broadcast(a, b)", scope), {"a": (2,), "b": (3,)})
+    with pytest.raises(shapes.ShapeRuleError, match=r"unexpected '\.' at column 3"):
+        shapes.parse("[a.0]", scope)
 
 
 def test_tensorflow_names():
@@ -207,7 +209,8 @@ def test_tensorrt_glue_and_cmake(tmp_path):
                    "getCreators(int32_t& nbCreators)", "setLoggerFinder(",
                    "registry->registerCreator(creator<Creator>(), kNamespace)",
                    "broadcast_dim(b, x.d[xi], y.d[yi])",  # broadcast(x, y)
-                   "out.d[2] = b.constant(4);",  # [x[0], idx[-1], 4]
+                   "m.push(m.num(4));",  # [x[0], idx[-1], 4]
+                       "case opforge::glue::DimOp::kCeilDiv: return DimensionOperation::kCEIL_DIV;",
                    "{{ DataType::kFLOAT, DataType::kFLOAT, DataType::kINT64, DataType::kFLOAT, "
                    "DataType::kINT32 }}".replace("{{", "{").replace("}}", "}"),
                    "required plugin field 'scale' (float) is missing",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, have, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
+from conftest import ROOT, build_copy, have, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
 
 pytestmark = pytest.mark.integration
 
@@ -358,3 +358,75 @@ print(s.tolist(), d.tolist())
         sys.path.remove(str(folder))
     with pytest.raises(rt.LoadRefused, match="needs ONNX Runtime 99.1 or a newer 99.x"):
         rt.load(folder)
+
+
+@pytest.fixture(scope="session")
+def built_shapes(tmp_path_factory):
+    """recipes/examples/shapes built once (with ONNX Runtime when its headers are found)."""
+    return build_copy(ROOT / "recipes" / "examples" / "shapes", tmp_path_factory)["folder"]
+
+
+@needs_torch
+def test_shape_expressions_and_input_checks_through_torch(built_shapes):
+    code = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime
+opforge_runtime.load(sys.argv[1])
+v, i = torch.ops.shapes.TopK(torch.arange(24.0).reshape(2, 3, 4), k=3)
+print(tuple(v.shape), tuple(i.shape), i.dtype, v[1, 2].tolist())
+y = torch.ops.shapes.Downsample(torch.ones(2, 3, 7), torch.ones(3), strides=[3])
+print(tuple(y.shape))
+for call in (lambda: torch.ops.shapes.TopK(torch.ones(2, 2), k=3),
+             lambda: torch.ops.shapes.Downsample(torch.ones(2, 3, 7), torch.ones(4))):
+    try:
+        call()
+    except RuntimeError as e:
+        print("error:", str(e).splitlines()[0])
+"""
+    out = _run_python(code, str(built_shapes / "dist/local/pytorch"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "(2, 3, 3) (2, 3, 3) torch.int64 [23.0, 22.0, 21.0]",
+        "(2, 3, 3)",
+        "error: TopK: constraint k <= x[-1] does not hold: 3 <= 2 is false (x has shape [2, 2])",
+        "error: Downsample: input scale must have shape [3] ([x[1]]), but has shape [4]"]
+
+
+@needs_tf
+def test_shape_expressions_in_tensorflow_shape_inference_and_checks(built_shapes):
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime, tensorflow as tf
+ops = opforge_runtime.load(sys.argv[1])
+def shape_of(f, *specs):
+    return tf.function(f).get_concrete_function(*specs).outputs[0].shape
+topk = lambda x: ops.shapes_top_k(x=x, k=2)
+down = lambda x, s: ops.shapes_downsample(x=x, scale=s, strides=[3])
+print(shape_of(topk, tf.TensorSpec([None, 4, 5])), shape_of(topk, tf.TensorSpec(None)))
+print(shape_of(down, tf.TensorSpec([2, 3, 7]), tf.TensorSpec([3])),
+      shape_of(down, tf.TensorSpec([2, None, None]), tf.TensorSpec([None])))
+try:
+    ops.shapes_top_k(x=[[1.0, 2.0]], k=3)
+except tf.errors.InvalidArgumentError as e:
+    print("error:", "TopK: constraint k <= x[-1] does not hold: 3 <= 2 is false "
+          "(x has shape [1, 2])" in e.message)
+"""
+    out = _run_python(code, str(built_shapes / "dist/local/tensorflow"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "(None, 4, 2) <unknown>",
+        "(2, 3, 3) (2, None, None)",
+        "error: True"]
+
+
+def test_shapes_example_passes_its_vectors_in_every_framework(built_shapes):
+    # the vectors expecting an error are the input checks: a PyTorch RuntimeError, a
+    # TensorFlow InvalidArgument and an ONNX Runtime status, raised before the kernel runs
+    result = opforge("test", str(built_shapes / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    frameworks = {"pytorch", "tensorflow"} | ({"onnxruntime"} if ort_sdk_found() else set())
+    assert {r["framework"] for r in report["results"]} == frameworks
+    assert (report["passed"], report["failed"]) == (18 * len(frameworks), 0)

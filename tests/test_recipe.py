@@ -84,10 +84,27 @@ def test_shipped_example_is_valid():
     ('cpu = "k.cc"', '', ["ops[0].cpu: no cpu kernel source, but target.devices includes "
                           "'cpu'"]),
     # shape rules and dtypes
-    ('shape = "like(a)"', 'shape = "like(c)"', ["ops[0].outputs[0].shape: refers to 'c', "
-                                                "which is not an input (a, b)"]),
-    ('shape = "like(a)"', 'shape = "a + b"', ["ops[0].outputs[0].shape: 'a + b' is not a "
-                                              "shape rule"]),
+    ('shape = "like(a)"', 'shape = "like(c)"', ["ops[0].outputs[0].shape: op AddSub, output "
+                                                "sum: expected an input (a, b), found 'c' at "
+                                                "column 6 of 'like(c)'"]),
+    ('shape = "like(a)"', 'shape = "a + b"', ["ops[0].outputs[0].shape: op AddSub, output sum: "
+                                              "expected a list of dims [..] or a slice of an "
+                                              "input's shape such as x[:-1], found 'a' at column 1"]),
+    ('shape = "like(a)"', 'shape = "[a[0] / 2]"', ["'/' is not an operator here: use // "
+                                                   "(division rounding down) or cdiv(a, b)"]),
+    ('shape = "like(a)"', 'shape = "[n]"', ["'n' is not an int attribute (none)"]),
+    ('shape = "like(a)"', 'shape = "[a[0] ** 2]"', ["expected a dim, found '*' at column 8"]),
+    ('shape = "like(a)"', 'shape = "[__import__(0)]"',
+     ["'__import__' is not an int attribute (none) at column 2"]),
+    ('{ name = "b", dtype = "T" }', '{ name = "b", dtype = "T", shape = "[a[-1], q]" }',
+     ["ops[0].inputs[1].shape: op AddSub, input b: 'q' is not an int attribute (none) at "
+      "column 9 of '[a[-1], q]'"]),
+    ('{ name = "b", dtype = "T" }', '{ name = "b", dtype = "T", rank = 2, shape = "[a[0]]" }',
+     ["ops[0].inputs[1]: op AddSub, input b: rank 2 but shape [a[0]] has 1 dims"]),
+    ('{ name = "b", dtype = "T" }', '{ name = "b", dtype = "T", rank = 9 }',
+     ["ops[0].inputs[1].rank: Input should be less than or equal to 8"]),
+    ('cpu = "k.cc"', 'cpu = "k.cc"\nconstraints = ["a[0] =< 3"]',
+     ["ops[0].constraints[0]: op AddSub: unexpected '=' at column 6 of 'a[0] =< 3'"]),
     ('{ name = "b", dtype = "T" }', '{ name = "b", dtype = "U" }',
      ["ops[0].inputs[1].dtype: 'U' is neither a type variable of this op (T) nor one of"]),
     # test vectors
@@ -216,8 +233,12 @@ def test_explicit_dims_the_glue_cannot_carry_are_recipe_errors(tmp_path):
     # were C++ narrowing errors in TensorFlow's shape function (exit 5), or a kernel refusal
     err = cli_check(tmp_path, GOOD.replace('shape = "like(a)"',
                                            'shape = "[a[8], 99999999999, 1, 1, 1, 1, 1, 1, 1]"'))
-    for want in ("ops[0].outputs[0].shape: 9 dims; kernels take at most 8",
-                 "ops[0].outputs[0].shape: a[8]: kernels take at most 8 dims, so an index is "
-                 "from -8 to 7",
-                 "ops[0].outputs[0].shape: size 99999999999 is larger than 2147483647"):
-        assert want in err, (want, err)
+    assert ("ops[0].outputs[0].shape: op AddSub, output sum: index 8 is out of range: kernels "
+            "take at most 8 dims, so it is from -8 to 7 at column 4") in err
+    err = cli_check(tmp_path, GOOD.replace('shape = "like(a)"',
+                                           'shape = "[99999999999, 1, 1, 1, 1, 1, 1, 1]"'))
+    assert "size 99999999999 is larger than 2147483647" in err
+    err = cli_check(tmp_path, GOOD.replace('shape = "like(a)"',
+                                           'shape = "[1, 1, 1, 1, 1, 1, 1, 1, a[0]]"'))
+    assert "ops[0].outputs[0].shape: op AddSub, output sum: 9 dims; kernels take at most 8" \
+        in err

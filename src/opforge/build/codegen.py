@@ -107,25 +107,39 @@ def _default_text(attr_type: str, value) -> str:
     return cpp_string(value) if attr_type == "string" else attr_literal(attr_type, value)
 
 
+def _rule_context(rule: shapes.ShapeRule, scope: shapes.Scope) -> dict:
+    """A shape rule as templates see it: its kind, the inputs like/broadcast name (and their
+    positions), and for an expression the C++ statements that push its dims onto `m`."""
+    return {"kind": rule.kind, "args": list(rule.args),
+            "input_indices": [scope.inputs.index(a) for a in rule.args],
+            "statements": shapes.cpp_statements(rule, scope) if rule.kind == "expr" else [],
+            "text": RecipeText(str(rule))}
+
+
+def _constraint_context(text: str, scope: shapes.Scope) -> dict:
+    c = shapes.parse_constraint(text, scope)
+    return {"text": RecipeText(str(c)), "left": shapes.cpp(c.left, scope),
+            "relation": c.relation, "right": shapes.cpp(c.right, scope),
+            "inputs": [scope.inputs.index(n) for n in c.inputs()]}
+
+
 def op_context(op: Op, devices: list[str]) -> dict:
     """The op as every template sees it (ops.h, shapes.h; a framework's glue gets it as its
     adapter extends it)."""
-    index = {t.name: i for i, t in enumerate(op.inputs)}
+    scope = op.shape_scope()
 
     def tensor(t, is_output: bool) -> dict:
         var = t.dtype if t.dtype in op.types else None
         ctx = {"name": t.name, "dtype": t.dtype, "var": var, "dtypes": op.dtype_options(t.dtype)}
         if is_output:
-            rule = shapes.parse(t.shape)
+            rule = shapes.parse(t.shape, scope)
             ctx["rule_text"] = str(rule)
-            ctx["rule"] = {"kind": rule.kind, "args": list(rule.args),
-                           "input_indices": [index[a] for a in rule.args],
-                           "dims": [{"input": d.input, "input_index": index[d.input] if d.input
-                                     else -1, "index": d.index,
-                                     "value": d.index if d.input else d.size}
-                                    for d in rule.dims]}
+            ctx["rule"] = _rule_context(rule, scope)
             same_var = [i.name for i in op.inputs if var and i.dtype == var]
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
+        else:
+            ctx["rank"] = t.rank
+            ctx["shape"] = _rule_context(shapes.parse(t.shape, scope), scope) if t.shape else None
         return ctx
 
     attrs = [{"name": a.name, "type": a.type, "cpp_type": KERNEL_ATTR_TYPES[a.type],
@@ -133,13 +147,22 @@ def op_context(op: Op, devices: list[str]) -> dict:
               "default_text": RecipeText(_default_text(a.type, a.default))}
              for a in op.attrs]
     inputs = [tensor(t, False) for t in op.inputs]
+    outputs = [tensor(t, True) for t in op.outputs]
+    constraints = [_constraint_context(c, scope) for c in op.constraints]
     groups: dict[str, list[str]] = {}
     for t in inputs:
         if t["var"]:
             groups.setdefault(t["var"], []).append(t["name"])
     return {"name": op.name, "doc": RecipeText(op.doc), "types": op.types, "inputs": inputs,
-            "outputs": [tensor(t, True) for t in op.outputs], "attrs": attrs,
-            "type_groups": groups, "devices": [d for d in devices if op.kernel(d)]}
+            "outputs": outputs, "attrs": attrs, "type_groups": groups,
+            "devices": [d for d in devices if op.kernel(d)],
+            "shape_ints": list(scope.ints), "shape_lists": list(scope.lists),
+            "checks_inputs": bool(constraints) or any(t["rank"] is not None or t["shape"]
+                                                      for t in inputs),
+            "uses_shape_math": bool(constraints) or any(
+                r and r["kind"] == "expr"
+                for r in [t["shape"] for t in inputs] + [t["rule"] for t in outputs]),
+            "constraints": constraints}
 
 
 def check_build_folder(folder: Path) -> None:

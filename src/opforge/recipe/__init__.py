@@ -101,13 +101,28 @@ class TensorArg(_Model):
     """One line describing the argument; copied into generated docs and schemas."""
 
 
+class Input(TensorArg):
+    """An input tensor of a kernel op, with the shape it must have, if any: the glue checks
+    it before the kernel runs and fails naming the op, the input, the shape it must have and
+    the one it has, so kernels need not check it themselves."""
+
+    rank: Annotated[int, Field(ge=0, le=8)] | None = None
+    """The number of dims the input must have (0 to 8)."""
+    shape: str | None = None
+    """The shape the input must have, a shape expression over the op's other inputs and int
+    attributes (see "Shape expressions" below): "[x[-1]]" (one dim, x's last), "x[:-1]" (x's
+    shape without its last dim), "like(x)" (x's shape)."""
+
+
 class Output(TensorArg):
     """An output tensor: allocated by the glue with the shape its rule gives."""
 
     shape: str
     """Shape rule: "like(a)" (the shape of input a), "broadcast(a, b)" (numpy broadcasting
-    of two inputs) or explicit dims "[a[0], b[-1], 4]" (an input's dim, negative from the
-    end, or a literal size below 2**31; at most 8 dims)."""
+    of two inputs) or a shape expression (see "Shape expressions" below): explicit dims
+    "[a[0], cdiv(a[1], stride), pooled[0] * 2, 4]" computed from input dims, int attributes
+    and elements of int[] attributes, or rank-generic forms such as "x[:-1] + [k]" (x's shape
+    with its last dim replaced by k); at most 8 dims."""
 
 
 class Attr(_Model):
@@ -196,8 +211,14 @@ class Op(_Signature):
     name: Annotated[str, Field(pattern=CAMEL)]
     """Op name in CamelCase (TensorFlow requires a capital first letter), e.g. "AddSub".
     Identities: torch.ops.<namespace>.<name>, TensorFlow <Namespace>><name>."""
+    inputs: Annotated[list[Input], Field(min_length=1)]
+    """Input tensors, in call order, each with the rank or shape it must have, if any."""
     outputs: Annotated[list[Output], Field(min_length=1)]
     """Output tensors, in return order, each with a shape rule."""
+    constraints: list[str] = []
+    """Relations the inputs' dims and int attributes must satisfy, checked by the glue before
+    the kernel runs, e.g. "k <= x[-1]" or "cdiv(x[0], stride) >= 1": two dim expressions (see
+    "Shape expressions" below) compared with <, <=, ==, !=, >= or >."""
     cpu: str | None = None
     """CPU kernel source (C++), relative to the recipe's folder."""
     cuda: str | None = None
@@ -206,8 +227,14 @@ class Op(_Signature):
     def kernel(self, device: str) -> str | None:
         return {"cpu": self.cpu, "cuda": self.cuda}[device]
 
+    def shape_scope(self) -> shapes.Scope:
+        """The names the op's shape rules and constraints may use."""
+        return shapes.Scope(inputs=tuple(t.name for t in self.inputs),
+                            ints=tuple(a.name for a in self.attrs if a.type == "int"),
+                            lists=tuple(a.name for a in self.attrs if a.type == "int[]"))
+
     def shape_rule(self, output: Output) -> shapes.ShapeRule:
-        return shapes.parse(output.shape)
+        return shapes.parse(output.shape, self.shape_scope())
 
 
 class NativeOp(_Signature):
@@ -459,22 +486,6 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlon
 _short = _SHORT.repr
 
 
-def _dims_problems(rule: shapes.ShapeRule) -> list[str]:
-    """Explicit dims the glue can carry: at most MAX_DIMS of them, indices that can exist,
-    sizes within the 32-bit ints of TensorFlow's shape functions."""
-    problems = []
-    if len(rule.dims) > MAX_DIMS:
-        problems.append(f"{len(rule.dims)} dims; kernels take at most {MAX_DIMS}")
-    for d in rule.dims:
-        if d.input and not -MAX_DIMS <= d.index < MAX_DIMS:
-            problems.append(f"{d}: kernels take at most {MAX_DIMS} dims, so an index is "
-                            f"from {-MAX_DIMS} to {MAX_DIMS - 1}")
-        elif not d.input and d.size > 2**31 - 1:
-            problems.append(f"size {d.size} is larger than 2147483647, the most TensorFlow's "
-                            f"shape functions take")
-    return problems
-
-
 def namespace_problem(namespace: str) -> str | None:
     """Why `namespace` cannot be a recipe's namespace (a framework keeps it, or C++ does);
     None when it can."""
@@ -495,19 +506,7 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
                 problems.append((loc + (group, i, "name"),
                                  f"{arg.name!r} is a C++ keyword; the generated glue and the "
                                  f"kernel's Args struct name it in C++: choose another name"))
-    input_names = [i.name for i in op.inputs]
-    for i, out in enumerate(op.outputs):
-        try:
-            rule = shapes.parse(out.shape)
-        except shapes.ShapeRuleError as exc:
-            problems.append((loc + ("outputs", i, "shape"), str(exc)))
-            continue
-        for ref in rule.inputs():
-            if ref not in input_names:
-                problems.append((loc + ("outputs", i, "shape"),
-                                 f"refers to {ref!r}, which is not an input "
-                                 f"({', '.join(input_names)})"))
-        problems += [(loc + ("outputs", i, "shape"), why) for why in _dims_problems(rule)]
+    problems += _shape_problems(op, loc)
     for device in devices:
         rel = op.kernel(device)
         if rel is None:
@@ -525,6 +524,37 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
         elif (path.suffix == ".cu") != (device == "cuda"):
             problems.append((loc + (device,), f"{rel!r}: a cuda kernel is a .cu file and a cpu "
                                               f"kernel is not (.cc, .cpp)"))
+    return problems
+
+
+def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
+    """Output shape rules, input shapes and constraints that do not parse in the op's scope;
+    each message names the op, the argument and the bad token."""
+    problems = []
+    scope = op.shape_scope()
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.shape is None:
+                continue
+            try:
+                rule = shapes.parse(arg.shape, scope)
+            except shapes.ShapeRuleError as exc:
+                problems.append((loc + (group, i, "shape"),
+                                 f"op {op.name}, {group[:-1]} {arg.name}: {exc}"))
+                continue
+            if group == "inputs" and rule.kind == "broadcast":
+                problems.append((loc + (group, i, "shape"),
+                                 f"op {op.name}, input {arg.name}: broadcast() gives an "
+                                 f"output's shape, not one an input must have"))
+            rank = rule.fixed_rank()
+            if group == "inputs" and arg.rank is not None and rank not in (None, arg.rank):
+                problems.append((loc + (group, i), f"op {op.name}, input {arg.name}: rank "
+                                                   f"{arg.rank} but shape {rule} has {rank} dims"))
+    for i, text in enumerate(op.constraints):
+        try:
+            shapes.parse_constraint(text, scope)
+        except shapes.ShapeRuleError as exc:
+            problems.append((loc + ("constraints", i), f"op {op.name}: {exc}"))
     return problems
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from opforge import recipe
+from opforge.recipe import shapes
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[package]", recipe.Package), ("[target]", recipe.Target), ("[[ops]]", recipe.Op),
-    ("ops.inputs[]", recipe.TensorArg), ("ops.outputs[]", recipe.Output),
+    ("ops.inputs[]", recipe.Input), ("ops.outputs[]", recipe.Output),
     ("ops.attrs[]", recipe.Attr), ("[[ops.tests]]", recipe.TestVector),
     ("[[native]]", recipe.Native), ("[[native.ops]]", recipe.NativeOp),
     ("[[models]]", recipe.ModelUse), ("[build]", recipe.BuildOptions),
@@ -62,6 +63,15 @@ def render_markdown() -> str:
             desc = " ".join((field.description or "").split()).replace("|", "\\|").replace("<", "&lt;")
             out.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {desc} |")
         out.append("")
+    out += ["## Shape expressions", "", "```", shapes.GRAMMAR.strip(), "```", "",
+            "Each framework's glue runs the same expression: PyTorch, ONNX Runtime and "
+            "TensorFlow's kernels compute the output shapes from the inputs' shapes before "
+            "allocating; TensorFlow's shape function computes a dim whose operands it knows at "
+            "graph construction (attributes always, input dims when known) and leaves it "
+            "unknown otherwise, and a slice of an input of unknown rank makes the whole shape "
+            "unknown; TensorRT builds the same expression with IExprBuilder (attributes are "
+            "build-time constants); ONNX Runtime declares no output shape to the graph (its "
+            "shape inference sees the outputs as unknown).", ""]
     return "\n".join(line for line in out) + "\n"
 
 

@@ -3,7 +3,10 @@
 
 #include <opforge/kernel.h>
 
+#include <climits>
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 namespace opforge {
@@ -50,17 +53,169 @@ inline bool broadcast(Context& ctx, const char* op, const char* xn, const ConstT
   return true;
 }
 
-// One explicit output dim taken from an input: x[index], negative from the end.
-inline bool dim(Context& ctx, const char* op, const char* name, const ConstTensorView& x,
-                int index, std::vector<int64_t>& out) {
-  const int32_t i = index < 0 ? x.ndim + index : index;
-  if (i < 0 || i >= x.ndim) {
-    ctx.fail("%s: the output shape needs %s[%d], but %s has %d dims", op, name, index, name,
-             x.ndim);
-    return false;
+// --- shape expressions (opforge/recipe/shapes.py) --------------------------------------
+// Generated code computes a dim through an object `m` whose class each use defines:
+// ShapeMath below for concrete shapes (every framework's compute path), a TensorFlow shape
+// function's and a TensorRT IExprBuilder's in those glues. The arithmetic is the one here.
+
+enum class DimOp { kAdd, kSub, kMul, kFloorDiv, kCeilDiv, kMin, kMax };
+
+// A slice bound left out: x[:-1] starts at 0, x[1:] stops at the rank.
+constexpr int32_t kNoIndex = INT32_MIN;
+
+// a op b in 64 bits, // rounding down and cdiv up (as Python's // and -(-a // b)); false on
+// division by zero or overflow.
+inline bool apply(DimOp op, int64_t a, int64_t b, int64_t* out) {
+  switch (op) {
+    case DimOp::kAdd: return !__builtin_add_overflow(a, b, out);
+    case DimOp::kSub: return !__builtin_sub_overflow(a, b, out);
+    case DimOp::kMul: return !__builtin_mul_overflow(a, b, out);
+    case DimOp::kMin: *out = a < b ? a : b; return true;
+    case DimOp::kMax: *out = a > b ? a : b; return true;
+    case DimOp::kFloorDiv:
+    case DimOp::kCeilDiv: {
+      if (b == 0 || (a == INT64_MIN && b == -1)) return false;
+      const int64_t q = a / b, r = a % b;
+      const bool same_sign = (r < 0) == (b < 0);
+      if (op == DimOp::kFloorDiv) *out = q - (r != 0 && !same_sign ? 1 : 0);
+      else *out = q + (r != 0 && same_sign ? 1 : 0);
+      return true;
+    }
   }
-  out.push_back(x.shape[i]);
-  return true;
+  return false;
+}
+
+// Python's slice bounds of a sequence of n: negative from the end, clamped to [0, n].
+inline void slice_bounds(int32_t n, int32_t start, int32_t stop, int32_t* from, int32_t* to) {
+  auto clamp = [n](int32_t i, int32_t missing) {
+    if (i == kNoIndex) return missing;
+    if (i < 0) i += n;
+    return i < 0 ? 0 : (i > n ? n : i);
+  };
+  *from = clamp(start, 0);
+  *to = clamp(stop, n);
+}
+
+inline std::string shape_text(const int64_t* dims, int32_t n) {
+  std::string text = "[";
+  for (int32_t i = 0; i < n; ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+inline std::string shape_text(const ConstTensorView& x) { return shape_text(x.shape, x.ndim); }
+
+// Shape expressions over concrete shapes: the op's inputs and int / int[] attributes. The
+// first error fails the context and makes ok() false; later calls then do nothing.
+class ShapeMath {
+ public:
+  ShapeMath(Context& ctx, const char* op, const ConstTensorView* const* inputs,
+            const char* const* names, const int64_t* ints, const Span<int64_t>* lists,
+            const char* const* list_names)
+      : ctx_(ctx), op_(op), inputs_(inputs), names_(names), ints_(ints), lists_(lists),
+        list_names_(list_names) {}
+
+  // What the next expressions compute, for error messages ("output values").
+  void start(const char* what) {
+    what_ = what;
+    dims_.clear();
+  }
+  bool ok() const { return ok_; }
+  const std::vector<int64_t>& dims() const { return dims_; }
+
+  int64_t num(int64_t v) { return v; }
+  int64_t attr(int j) { return ints_[j]; }
+  int64_t item(int j, int64_t index) {
+    const Span<int64_t>& s = lists_[j];
+    const int64_t i = index < 0 ? s.size + index : index;
+    if (i < 0 || i >= s.size) {
+      ok_ = false;
+      ctx_.fail("%s: %s needs %s[%lld], but %s has %lld elements", op_, what_, list_names_[j],
+           static_cast<long long>(index), list_names_[j], static_cast<long long>(s.size));
+      return 0;
+    }
+    return s[i];
+  }
+  int64_t dim(int input, int index) {
+    const ConstTensorView& x = *inputs_[input];
+    const int32_t i = index < 0 ? x.ndim + index : index;
+    if (i < 0 || i >= x.ndim) {
+      ok_ = false;
+      ctx_.fail("%s: %s needs %s[%d], but %s has shape %s", op_, what_, names_[input], index,
+           names_[input], shape_text(x).c_str());
+      return 0;
+    }
+    return x.shape[i];
+  }
+  int64_t op(DimOp k, int64_t a, int64_t b) {
+    int64_t out = 0;
+    if (ok_ && !apply(k, a, b, &out)) {
+      ok_ = false;
+      ctx_.fail("%s: %s divides by zero or overflows 64 bits (%lld and %lld)", op_, what_,
+           static_cast<long long>(a), static_cast<long long>(b));
+    }
+    return out;
+  }
+  void push(int64_t d) {
+    if (!ok_) return;
+    if (d < 0) {
+      ok_ = false;
+      ctx_.fail("%s: %s gets a negative dim, %lld", op_, what_, static_cast<long long>(d));
+    } else if (dims_.size() >= static_cast<size_t>(kMaxDims)) {
+      ok_ = false;
+      ctx_.fail("%s: %s has more than %d dims, the most kernels take", op_, what_, kMaxDims);
+    } else {
+      dims_.push_back(d);
+    }
+  }
+  void push_slice(int input, int32_t start, int32_t stop) {
+    const ConstTensorView& x = *inputs_[input];
+    int32_t from = 0, to = 0;
+    slice_bounds(x.ndim, start, stop, &from, &to);
+    for (int32_t i = from; i < to; ++i) push(x.shape[i]);
+  }
+
+  // "x has shape [2, 3]; k is 4" for a failed constraint's message.
+  std::string describe(std::initializer_list<int> inputs) const {
+    std::string text;
+    for (int i : inputs) {
+      text += (text.empty() ? "" : ", ") + std::string(names_[i]) + " has shape " +
+              shape_text(*inputs_[i]);
+    }
+    return text;
+  }
+
+ private:
+  Context& ctx_;
+  const char* op_;
+  const char* what_ = "";
+  const ConstTensorView* const* inputs_;
+  const char* const* names_;
+  const int64_t* ints_;
+  const Span<int64_t>* lists_;
+  const char* const* list_names_;
+  std::vector<int64_t> dims_;
+  bool ok_ = true;
+};
+
+// An input's declared rank (recipe: inputs[].rank).
+inline bool expect_rank(Context& ctx, const char* op, const char* name, const ConstTensorView& x,
+                        int32_t rank) {
+  if (x.ndim == rank) return true;
+  ctx.fail("%s: input %s must have %d dims, but has shape %s", op, name, rank,
+           shape_text(x).c_str());
+  return false;
+}
+
+// An input's declared shape (recipe: inputs[].shape), computed into `want`.
+inline bool expect_shape(Context& ctx, const char* op, const char* name, const ConstTensorView& x,
+                         const std::vector<int64_t>& want, const char* rule) {
+  bool same = x.ndim == static_cast<int32_t>(want.size());
+  for (int32_t i = 0; same && i < x.ndim; ++i) same = x.shape[i] == want[i];
+  if (same) return true;
+  ctx.fail("%s: input %s must have shape %s (%s), but has shape %s", op, name,
+           shape_text(want.data(), static_cast<int32_t>(want.size())).c_str(), rule,
+           shape_text(x).c_str());
+  return false;
 }
 
 // Float attributes reach kernels as a double holding a float32 value in every framework:
