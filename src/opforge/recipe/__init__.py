@@ -96,7 +96,9 @@ class TensorArg(_Model):
     """Argument name, lower case identifier (TensorFlow requires it)."""
     dtype: str
     """A type variable declared in the op's `types` (e.g. "T"), or a concrete dtype:
-    float16, float32, float64, int32, int64."""
+    float16, float32, float64, bfloat16, float8_e4m3fn, float8_e5m2, int8, uint8, int16,
+    int32, int64, bool. A framework without the dtype refuses it (TensorRT: no float64, int16
+    or float8_e5m2); Triton has no FP8 datatype, so FP8 ops are for use inside a model."""
     doc: str = ""
     """One line describing the argument; copied into generated docs and schemas."""
 
@@ -150,7 +152,7 @@ class TestVector(_Model):
     (a kernel's ctx.fail() message, say)."""
     atol: float | None = None
     """Absolute tolerance; default by dtype (float16 1e-3, float32 1e-5, float64 1e-12,
-    integers exact)."""
+    bfloat16 1e-2, FP8 0.1, integers and bool exact)."""
     rtol: float | None = None
     """Relative tolerance; default by dtype like `atol`."""
 
@@ -486,6 +488,52 @@ def namespace_problem(namespace: str) -> str | None:
     return reserved_namespace_problem(namespace, RESERVED_NAMESPACES)
 
 
+def framework_dtype_problems(op: _Signature, fw: Any) -> list[tuple[tuple, str]]:
+    """Why the framework `fw` cannot carry the op's dtypes, whatever its version: (key path
+    below the op, message) pairs. An argument of a dtype the framework has no tensors of is
+    refused; a type variable's dtype it lacks only leaves the assignments using it out of
+    that framework's library (TensorRT's glue registers the others: a float32|float64 op is
+    a float32 plugin), and the op is refused when no assignment is left."""
+    problems = []
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.dtype not in op.types and (why := fw.dtype_problem(arg.dtype)):
+                problems.append(((group, i, "dtype"),
+                                 f"{why}, so {fw.title} (in target.frameworks) cannot run "
+                                 f"op {op.name}; choose another dtype or build this op in a "
+                                 f"recipe without {fw.name}"))
+    if problems:
+        return problems
+    lacking = sorted({d for dtypes_ in op.types.values() for d in dtypes_
+                      if fw.dtype_problem(d)})
+    carried = [b for b in op.type_bindings() if not any(fw.dtype_problem(d)
+                                                         for d in b.values())]
+    if lacking and not carried:
+        whys = "; ".join(fw.dtype_problem(d) for d in lacking)
+        problems.append((("types",), f"op {op.name}: {whys}, so no type assignment of this op "
+                                     f"can be a {fw.title} op; allow a dtype {fw.title} has"))
+    return problems
+
+
+def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[str]:
+    """Why the framework's `version` (the one found to build with) cannot carry a dtype the
+    recipe's ops (kernel ops, and its native ops for `fw`) use, in a type variable or not:
+    one message each, naming the op, the dtype and the version that brought it."""
+    ops = [(f"ops[{i}]", op) for i, op in enumerate(recipe.ops)]
+    ops += [(f"native[{i}].ops[{j}]", op) for i, n in enumerate(recipe.model.native)
+            if n.framework == fw.name for j, op in enumerate(n.ops)]
+    problems = []
+    for where, op in ops:
+        used = dict.fromkeys(d for t in (*op.inputs, *op.outputs)
+                             for d in op.dtype_options(t.dtype))
+        for dtype in used:
+            if not fw.dtype_problem(dtype) and (why := fw.dtype_problem(dtype, version)):
+                problems.append(f"{recipe.path}: {where} ({op.name}) uses {dtype}, but {why}; "
+                                f"build for a release whose {fw.title} has it, or leave "
+                                f"{dtype} out of {op.name}")
+    return problems
+
+
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
     """Checks across fields of one kernel op; returns (loc, message) pairs."""
     problems = _check_signature(op, loc)
@@ -643,6 +691,8 @@ def _check_native(natives: list, target_frameworks: list, has_ops: bool, recipe_
             if names.index(op.name) != j:
                 problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
             problems += _check_signature(op, loc + ("ops", j))
+            problems += [(loc + ("ops", j) + where, why) for where, why
+                         in framework_dtype_problems(op, frameworks.get(native.framework))]
     return problems
 
 
@@ -763,6 +813,7 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
         problems += _check_op(op, ("ops", i), path.parent, devices)
         for fw in adapters:
             problems += [(("ops", i) + loc, why) for loc, why in fw.op_problems(op, devices)]
+            problems += [(("ops", i) + loc, why) for loc, why in framework_dtype_problems(op, fw)]
     names = set(seen) | {o.get("name") for n in natives if isinstance(n, dict)
                          for o in (n.get("ops") if isinstance(n.get("ops"), list) else [])
                          if isinstance(o, dict)}

@@ -12,7 +12,7 @@ from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
                                      installed_distribution)
-from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, sdk
+from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, types, sdk
 
 
 class OnnxRuntime(TritonserverImage):
@@ -114,4 +114,5 @@ class OnnxRuntime(TritonserverImage):
         return sdk.location(root, how)
 
 
-ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository)
+ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                      types=types)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
-from opforge.frameworks.pytorch import ci, codegen, loader, repository
+from opforge.frameworks.pytorch import ci, codegen, loader, repository, types
 
 
 _PROBE = r"""
@@ -84,4 +84,5 @@ class PyTorch(WheelFramework):
     optional_entry_point_advice = ("", "")  # no entry points
 
 
-ADAPTER = PyTorch(ci=ci, codegen=codegen, loader=loader, repository=repository)
+ADAPTER = PyTorch(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                  types=types)

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
-from opforge.frameworks.tensorflow import ci, codegen, loader, repository
+from opforge.frameworks.tensorflow import ci, codegen, loader, repository, types
 from opforge.frameworks.tensorflow.codegen import tf_op_name
 
 from opforge.core.errors import ReleaseError
@@ -107,4 +107,5 @@ class TensorFlow(WheelFramework):
         return super().namespace_problem(namespace)
 
 
-ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository)
+ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                     types=types)
