@@ -403,11 +403,9 @@ MAX_DIMS = 8  # kMaxDims of the kernel API (templates/include/opforge/kernel.h)
 
 
 def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
-    """Shape of a number or rectangular nested list of numbers; None if ragged, not numeric
-    or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    """Shape of a number (or boolean) or rectangular nested list of them; None if ragged, not
+    numeric or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
+    if isinstance(value, bool | int | float):
         return ()
     if isinstance(value, list) and depth < MAX_DIMS:
         if not value:
@@ -416,6 +414,32 @@ def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
         if any(s is None for s in inner) or len(set(inner)) != 1:
             return None
         return (len(value),) + inner[0]
+    return None
+
+
+def _leaves(value: Any):
+    """The numbers (or booleans) of a nested list whose shape _nested_shape accepted."""
+    if isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _tensor_value_problem(value: Any, dtype: str) -> str | None:
+    """Why a test vector's value (shape already checked) cannot be a `dtype` tensor: bool
+    tensors take TOML booleans and nothing else, integer ones integers within their range,
+    float ones numbers."""
+    kind = dtypes.FACTS[dtype].kind
+    for leaf in _leaves(value):
+        if kind == "bool" and not isinstance(leaf, bool):
+            return f"{_short(leaf)} is not a boolean: {dtype} values are true or false"
+        if kind != "bool" and isinstance(leaf, bool):
+            return f"{leaf!r} is a boolean, but the tensor is {dtype}: write numbers"
+        if kind == "int":
+            low, high = dtypes.INT_RANGES[dtype]
+            if not (float(leaf).is_integer() and low <= leaf <= high):
+                return f"{_short(leaf)} is not a {dtype} (an integer from {low} to {high})"
     return None
 
 
@@ -623,13 +647,22 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
         for name in sorted(set(vec.expect) - set(outs)):
             problems.append((vloc + ("expect", name), f"not an output of {op.name} "
                                                       f"({', '.join(outs)})"))
-        for name, value in {**vec.inputs, **vec.expect}.items():
-            group = "inputs" if name in vec.inputs else "expect"
-            if _nested_shape(value) is None:
-                problems.append((vloc + (group, name),
-                                 f"must be a number or a rectangular nested list of numbers, "
-                                 f"at most {MAX_DIMS} deep (kernels take up to {MAX_DIMS} "
-                                 f"dims)"))
+        arg_dtypes = {a.name: a.dtype for a in args}
+        for group, values in (("inputs", vec.inputs), ("expect", vec.expect)):
+            for name, value in values.items():
+                if _nested_shape(value) is None:
+                    problems.append((vloc + (group, name),
+                                     f"must be a number or a rectangular nested list of "
+                                     f"numbers, at most {MAX_DIMS} deep (kernels take up to "
+                                     f"{MAX_DIMS} dims)"))
+                    continue
+                declared = arg_dtypes.get(name)
+                options = ([vec.types[declared]] if declared in vec.types else
+                           op.dtype_options(declared) if declared else [])
+                whys = [why for d in options if d in dtypes.FACTS
+                        and (why := _tensor_value_problem(value, d))]
+                if whys:
+                    problems.append((vloc + (group, name), whys[0]))
         for name, value in vec.attrs.items():
             if name not in attrs:
                 problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))

@@ -67,6 +67,8 @@ class OnnxRuntime(TritonserverImage):
         import onnxruntime as ort
         from onnx import helper
 
+        from opforge.recipe.dtypes import numpy_dtype
+
         import numpy as np
 
         def elem(dtype) -> int:
@@ -76,7 +78,7 @@ class OnnxRuntime(TritonserverImage):
             if out["dtype"] in op["types"]:  # the dtype its type variable has on an input
                 source = next(i for i in op["inputs"] if i["dtype"] == out["dtype"])
                 return inputs[source["name"]].dtype
-            return out["dtype"]
+            return numpy_dtype(out["dtype"])
 
         node_attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in attrs.items()}
         node = helper.make_node(op["name"], [i["name"] for i in op["inputs"]],
@@ -90,7 +92,10 @@ class OnnxRuntime(TritonserverImage):
              for o in op["outputs"]])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                         helper.make_opsetid(recipe["namespace"], 1)])
-        model.ir_version = 8
+        # ONNX IR 9 (ONNX Runtime 1.16) brought the FP8 types; 8 is what older runtimes read
+        fp8 = any(np.dtype(output_dtype(o)).name.startswith("float8") for o in op["outputs"]) or \
+            any(a.dtype.name.startswith("float8") for a in inputs.values())
+        model.ir_version = 9 if fp8 else 8
         providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + \
             ["CPUExecutionProvider"]
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
