@@ -58,10 +58,10 @@ def compare(got, expected, dtype: str, atol: float | None, rtol: float | None) -
     if out.shape != exp.shape:
         return {"ok": False, "max_error": None,
                 "why": f"shape {list(out.shape)}, expected {list(exp.shape)}"}
-    err = np.abs(out - exp)
-    err[(out == exp) | (np.isnan(out) & np.isnan(exp))] = 0.0  # infinities and NaNs as expected
+    same = (out == exp) | (np.isnan(out) & np.isnan(exp))  # infinities and NaNs as expected
+    err = np.where(same, 0.0, np.abs(out - exp))
     max_error = float(err.max()) if err.size else 0.0
-    ok = bool(np.all(err <= atol + rtol * np.abs(exp)))
+    ok = bool(np.all(same | (err <= atol + rtol * np.abs(exp))))
     return {"ok": ok, "max_error": max_error,
             "why": "" if ok else f"max error {max_error:.3g} > atol {atol:g} + rtol {rtol:g}"}
 

@@ -99,8 +99,16 @@ class OnnxRuntime(TritonserverImage):
         providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + \
             ["CPUExecutionProvider"]
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
-        outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
-        return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+        # through OrtValues on the CPU: ONNX Runtime's numpy conversions know no bfloat16
+        # (and give FP8 as uint8), so those cross as bytes
+        binding = session.io_binding()
+        for i in op["inputs"]:
+            binding.bind_ortvalue_input(i["name"], to_ort_value(inputs[i["name"]], elem))
+        for o in op["outputs"]:
+            binding.bind_output(o["name"], "cpu")
+        session.run_with_iobinding(binding)
+        return {o["name"]: from_ort_value(v, helper)
+                for o, v in zip(op["outputs"], binding.get_outputs())}
 
     # --- CI image and setup (ci) ---
     def ci_setup(self, release, device: str) -> CiSetup:
@@ -117,6 +125,31 @@ class OnnxRuntime(TritonserverImage):
 
     def sdk_at(self, root: Path, how: str) -> SdkLocation | None:
         return sdk.location(root, how)
+
+
+def to_ort_value(array, elem):
+    """A numpy array as a CPU OrtValue of its dtype (bfloat16 and FP8, which ONNX Runtime's
+    numpy conversion does not know, by their bytes)."""
+    import onnxruntime as ort
+
+    if array.dtype.kind != "V":  # ml_dtypes' types are numpy's "void" kind
+        return ort.OrtValue.ortvalue_from_numpy(array)
+    raw = array.view(f"u{array.dtype.itemsize}")
+    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(raw, elem(array.dtype))
+
+
+def from_ort_value(value, helper):
+    """A CPU OrtValue as a numpy array of its element type (ml_dtypes' for bfloat16, FP8)."""
+    import ctypes
+
+    import numpy as np
+
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(value.element_type()))
+    if dtype.kind != "V":
+        return value.numpy()
+    shape = value.shape()
+    data = ctypes.string_at(value.data_ptr(), int(np.prod(shape)) * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository,
