@@ -56,6 +56,7 @@ HARNESS = ROOT / "tests" / "data" / "sdk_glue"
 # Every recipe of the repository with ops for onnxruntime; the same for tensorrt, with their
 # CUDA kernels (the native one has a TensorRT source of its own).
 RECIPES = {"addsub": EXAMPLE, "native": ROOT / "recipes" / "examples" / "native",
+           "dtypes": ROOT / "recipes" / "examples" / "dtypes",
            "rich": ROOT / "tests" / "data" / "rich"}
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
 NVCC = cuda.nvcc_or_none()
