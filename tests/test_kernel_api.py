@@ -72,3 +72,60 @@ def test_kernels_read_inputs_and_write_outputs(include_dir, tmp_path):
         "if (!done.same_shape(args.a) || !args.a.same_shape(args.diff)) ctx.fail(\"shape\");",
     ]))
     assert result.returncode == 0, result.stderr
+
+
+@needs_cxx
+def test_bfloat16_and_float8_helpers_convert_as_ml_dtypes(tmp_path):
+    """bfloat16 and FP8 from float round to nearest even and overflow as ml_dtypes does
+    (the test vectors' reference); back to float is exact."""
+    np = pytest.importorskip("numpy")
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    source = tmp_path / "convert.cc"
+    source.write_text("""#include <opforge/kernel.h>
+#include <cstdio>
+#include <cstring>
+int main() {
+  unsigned x;
+  while (std::scanf("%x", &x) == 1) {
+    float f;
+    std::memcpy(&f, &x, sizeof f);
+    const float back[3] = {opforge::bfloat16(f), opforge::float8_e4m3fn(f),
+                           opforge::float8_e5m2(f)};
+    unsigned bits[3];
+    std::memcpy(bits, back, sizeof bits);
+    std::printf("%u %u %u %x %x %x\\n", opforge::bfloat16::from_float(f),
+                opforge::float8_e4m3fn::from_float(f), opforge::float8_e5m2::from_float(f),
+                bits[0], bits[1], bits[2]);
+  }
+}
+""")
+    binary = tmp_path / "convert"
+    subprocess.run([CXX, "-std=c++17", "-O1", "-I", str(codegen.template_root() / "include"),
+                    str(source), "-o", str(binary)], check=True)
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(5000) * 10.0 ** rng.integers(-9, 6, 5000),
+              np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 448, 464, 465, 57344,
+                        61440, 61441, 2.0 ** -10, 2.0 ** -17, 1e-30], np.float32)]
+    for fp8 in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2):
+        grid = np.arange(256, dtype=np.uint8).view(fp8).astype(np.float64)
+        grid = np.unique(grid[np.isfinite(grid)])
+        values += [grid.astype(np.float32), ((grid[1:] + grid[:-1]) / 2).astype(np.float32)]
+    values = np.concatenate(values).astype(np.float32)
+    out = subprocess.run([str(binary)], input="\n".join(f"{b:x}" for b in values.view(np.uint32)),
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    wrong = []
+    for v, line in zip(values, out):
+        fields = line.split()
+        want = [v.astype(ml_dtypes.bfloat16).view(np.uint16),
+                v.astype(ml_dtypes.float8_e4m3fn).view(np.uint8),
+                v.astype(ml_dtypes.float8_e5m2).view(np.uint8)]
+        got = [int(f) for f in fields[:3]]
+        if got != [int(w) for w in want]:
+            wrong.append((float(v), got, want))
+        for field, kind in zip(fields[3:], (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn,
+                                            ml_dtypes.float8_e5m2)):
+            back = np.uint32(int(field, 16)).view(np.float32)
+            expect = v.astype(kind).astype(np.float32)
+            if not (back == expect or (np.isnan(back) and np.isnan(expect))):
+                wrong.append((float(v), "back", float(back), float(expect)))
+    assert len(values) > 5000 and not wrong, wrong[:10]

@@ -242,3 +242,136 @@ def test_explicit_dims_the_glue_cannot_carry_are_recipe_errors(tmp_path):
                                            'shape = "[1, 1, 1, 1, 1, 1, 1, 1, a[0]]"'))
     assert "ops[0].outputs[0].shape: op AddSub, output sum: 9 dims; kernels take at most 8" \
         in err
+
+
+# --- dtypes -------------------------------------------------------------------------------
+
+def test_every_dtype_has_a_row_in_every_framework_or_a_reason_it_has_none():
+    """Each recipe dtype is in a framework's type map, or in its MISSING with why; a kernel
+    enumerator exists for each (opforge::DType in kernel.h)."""
+    from opforge import frameworks
+    from opforge.build.codegen import template_root
+    from opforge.recipe import dtypes
+
+    kernel_h = (template_root() / "include/opforge/kernel.h").read_text()
+    maps = {"pytorch": "SCALAR_TYPES", "tensorflow": "DTYPES", "onnxruntime": "ELEMENT_TYPES",
+            "tensorrt": "DATA_TYPES"}
+    for name, table in maps.items():
+        types = frameworks.get(name).types
+        for dtype in dtypes.NAMES:
+            assert (dtype in getattr(types, table)) != (dtype in types.MISSING), (name, dtype)
+    for facts in dtypes.FACTS.values():
+        assert f" {facts.kernel} = " in kernel_h and f'return "{facts.name}"' in kernel_h
+    assert frameworks.get("tensorrt").types.MISSING.keys() == {"float64", "int16",
+                                                               "float8_e5m2"}
+
+
+def test_dtype_facts_for_triton_and_numpy():
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("ml_dtypes")
+    from opforge.recipe import dtypes
+
+    assert dtypes.by_triton("TYPE_BF16").name == "bfloat16"
+    assert dtypes.by_triton("TYPE_BOOL").wire == "BOOL"
+    assert [dtypes.FACTS[d].triton for d in ("int8", "uint8", "int16")] == [
+        "TYPE_INT8", "TYPE_UINT8", "TYPE_INT16"]
+    assert dtypes.FACTS["float8_e4m3fn"].triton is None  # Triton has no FP8 datatype
+    assert dtypes.numpy_dtype("bfloat16").itemsize == 2
+    assert dtypes.numpy_dtype("float8_e5m2").name == "float8_e5m2"
+    assert dtypes.numpy_dtype("bool") == np.dtype(bool)
+    assert (dtypes.FACTS["bfloat16"].rtol, dtypes.FACTS["int8"].atol) == (1e-2, 0.0)
+
+
+@pytest.mark.parametrize("edit,expected", [
+    # TOML booleans for bool, and only there
+    (('T = ["float32"]', 'T = ["bool"]'),
+     "ops[0].tests[0].inputs.a: 1.0 is not a boolean: bool values are true or false"),
+    (('inputs = { a = [1.0], b = [2.0] }', 'inputs = { a = [true], b = [2.0] }'),
+     "ops[0].tests[0].inputs.a: True is a boolean, but the tensor is float32"),
+    # integers within their dtype
+    (('T = ["float32"]', 'T = ["int8"]'),
+     None),
+    (('T = ["float32"]', 'T = ["uint8", "int8"]'), None),
+])
+def test_vector_values_fit_their_dtype(tmp_path, edit, expected):
+    text = GOOD.replace(*edit)
+    if expected is None:  # ints: 1.0 and 2.0 are integers, so these load; 300 does not
+        recipe.load(write(tmp_path, text))
+        found = problems(tmp_path, text.replace("a = [1.0]", "a = [300]"))
+        assert any("ops[0].tests[0].inputs.a: 300 is not a " in f and "an integer from" in f
+                   for f in found), found
+        return
+    assert any(expected in line for line in problems(tmp_path, text)), expected
+
+
+def test_bool_values_load(tmp_path):
+    text = GOOD.replace('T = ["float32"]', 'T = ["bool"]').replace(
+        "a = [1.0], b = [2.0]", "a = [[true, false]], b = [[false, false]]").replace(
+        "sum = [3.0]", "sum = [[true, false]]")
+    assert recipe.load(write(tmp_path, text)).ops[0].tests[0].inputs["a"] == [[True, False]]
+
+
+TRT = GOOD.replace('frameworks = ["pytorch"]', 'frameworks = ["tensorrt"]\ndevices = ["cuda"]'
+                   ).replace('cpu = "k.cc"', 'cuda = "k.cu"')
+
+
+def trt_problems(tmp_path, text):
+    (tmp_path / "k.cu").write_text("// kernel\n")
+    return problems(tmp_path, text, kernel=False)
+
+
+@pytest.mark.parametrize("dtype,why", [
+    ("int16", "TensorRT has no int16 tensors"),
+    ("float8_e5m2", "TensorRT's only FP8 type, kFP8, is e4m3 (float8_e4m3fn); it has no e5m2"),
+    ("float64", "TensorRT has no float64 tensors"),
+])
+def test_tensorrt_refuses_the_dtypes_it_has_no_tensors_of(tmp_path, dtype, why):
+    concrete = TRT.replace('{ name = "b", dtype = "T" }', f'{{ name = "b", dtype = "{dtype}" }}')
+    found = trt_problems(tmp_path, concrete)
+    assert any(f"ops[0].inputs[1].dtype: {why}" in f and "TensorRT (in target.frameworks) "
+               "cannot run op AddSub" in f for f in found), found
+    only = TRT.replace('T = ["float32"]', f'T = ["{dtype}"]')
+    assert any(f"ops[0].types: op AddSub: {why}" in f and "no type assignment" in f
+               for f in trt_problems(tmp_path, only))
+
+
+def test_tensorrt_leaves_out_only_the_assignments_it_cannot_carry(tmp_path):
+    from opforge import frameworks
+    from opforge.frameworks.tensorrt.codegen import bindings
+
+    (tmp_path / "k.cu").write_text("// kernel\n")
+    loaded = recipe.load(write(tmp_path, TRT.replace('T = ["float32"]',
+                                                      'T = ["int16", "int8", "bfloat16"]'),
+                               kernel=False))
+    op = loaded.ops[0]
+    assert [row[0] for row in bindings(op)] == ["DataType::kINT8", "DataType::kBF16"]
+    assert frameworks.get("tensorrt").dtype_problem("float8_e4m3fn") is None
+
+
+def test_tensorflow_refuses_fp8_in_a_type_variable(tmp_path):
+    text = GOOD.replace('frameworks = ["pytorch"]', 'frameworks = ["tensorflow"]').replace(
+        'T = ["float32"]', 'T = ["float32", "float8_e4m3fn"]')
+    assert any("ops[0].types.T: TensorFlow's op registry cannot list float8_e4m3fn in a type "
+               "variable" in f for f in problems(tmp_path, text))
+    concrete = GOOD.replace('frameworks = ["pytorch"]', 'frameworks = ["tensorflow"]').replace(
+        '{ name = "b", dtype = "T" }', '{ name = "b", dtype = "float8_e4m3fn" }')
+    recipe.load(write(tmp_path, concrete))
+
+
+@pytest.mark.parametrize("framework,old,new", [
+    ("onnxruntime", "1.15.1", "1.16"), ("tensorflow", "2.11.0", "2.12"),
+    ("pytorch", "2.0.1", "2.1")])
+def test_a_framework_too_old_for_fp8_is_refused_naming_the_versions(tmp_path, framework, old,
+                                                                   new):
+    from opforge import frameworks
+
+    fw = frameworks.get(framework)
+    text = GOOD.replace('frameworks = ["pytorch"]', f'frameworks = ["{framework}"]').replace(
+        '{ name = "b", dtype = "T" }', '{ name = "b", dtype = "float8_e4m3fn" }')
+    loaded = recipe.load(write(tmp_path, text))
+    found = recipe.version_dtype_problems(loaded, fw, old)
+    assert found == [f"{loaded.path}: ops[0] (AddSub) uses float8_e4m3fn, but {fw.title} {old} "
+                     f"has no float8_e4m3fn tensors: they came in {fw.title} {new}; build for a "
+                     f"release whose {fw.title} has it, or leave float8_e4m3fn out of AddSub"]
+    assert recipe.version_dtype_problems(loaded, fw, new) == []
+    assert fw.dtype_problem("bfloat16", old) is None

@@ -57,6 +57,7 @@ HARNESS = ROOT / "tests" / "data" / "sdk_glue"
 # CUDA kernels (the native one has a TensorRT source of its own).
 RECIPES = {"addsub": EXAMPLE, "native": ROOT / "recipes" / "examples" / "native",
            "shapes": ROOT / "recipes" / "examples" / "shapes",
+           "dtypes": ROOT / "recipes" / "examples" / "dtypes",
            "rich": ROOT / "tests" / "data" / "rich"}
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
 NVCC = cuda.nvcc_or_none()

@@ -52,14 +52,16 @@ def compare(got, expected, dtype: str, atol: float | None, rtol: float | None) -
     default_atol, default_rtol = dtypes.FACTS[dtype].atol, dtypes.FACTS[dtype].rtol
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
+    # compared in float64, whatever the dtype (bfloat16 and FP8 arrays are ml_dtypes')
     exp = np.asarray(expected, dtype=np.float64)
-    out = np.asarray(got, dtype=np.float64)
+    out = np.asarray(got).astype(np.float64)
     if out.shape != exp.shape:
         return {"ok": False, "max_error": None,
                 "why": f"shape {list(out.shape)}, expected {list(exp.shape)}"}
-    err = np.abs(out - exp)
+    same = (out == exp) | (np.isnan(out) & np.isnan(exp))  # infinities and NaNs as expected
+    err = np.where(same, 0.0, np.abs(out - exp))
     max_error = float(err.max()) if err.size else 0.0
-    ok = bool(np.all(err <= atol + rtol * np.abs(exp)))
+    ok = bool(np.all(same | (err <= atol + rtol * np.abs(exp))))
     return {"ok": ok, "max_error": max_error,
             "why": "" if ok else f"max error {max_error:.3g} > atol {atol:g} + rtol {rtol:g}"}
 
@@ -87,7 +89,8 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
                 def dtype_of(t):
                     return binding.get(t["dtype"], t["dtype"])
 
-                inputs = {t["name"]: np.asarray(vector["inputs"][t["name"]], dtype=dtype_of(t))
+                inputs = {t["name"]: np.asarray(vector["inputs"][t["name"]],
+                                                dtype=dtypes.numpy_dtype(dtype_of(t)))
                           for t in op["inputs"]}
                 attrs = {**{k: v for k, v in op["attrs"].items() if v is not None},
                          **vector["attrs"]}

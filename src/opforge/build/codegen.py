@@ -230,6 +230,9 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
         stub = fw.link_stub(toolchain)
         natives = recipe.native_for(fw.name)
         ctx = {**base, "fw": fw, "toolchain": toolchain, "stub": stub,
+               # the dtype switches of its glue: what this version of the framework has
+               "kernel_dtypes": [d for d in base["kernel_dtypes"]
+                                 if fw.dtype_problem(d.name, toolchain.version) is None],
                "library_target": library_target(recipe, fw),
                "cuda_toolkit": bool(base["cuda"]) or fw.requires_cuda,
                "native_sources": [recipe.source(s) for n in natives for s in n.sources],

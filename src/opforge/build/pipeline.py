@@ -19,9 +19,9 @@ from opforge.build import cmake, codegen
 from opforge.build.plan import (BuildPlan, BuildResult, FrameworkBuild, default_build_dir,
                                 default_out_dir, select_frameworks)
 from opforge.core import log
-from opforge.core.errors import OpforgeError, ToolchainError
+from opforge.core.errors import OpforgeError, RecipeError, ToolchainError
 from opforge.frameworks import Framework, Toolchain
-from opforge.recipe import LoadedRecipe
+from opforge.recipe import LoadedRecipe, version_dtype_problems
 from opforge.releases import Release
 from opforge.toolchain import cuda
 from opforge.toolchain import launcher as launcher_mod
@@ -92,6 +92,10 @@ def prepare_toolchains(plan: BuildPlan, selected: list[Framework], explicit: boo
             continue
         plan.builds[fw.name] = FrameworkBuild(fw, toolchains[fw.name], verdict)
         log.detail(verdict.describe())
+        if dtype_problems := version_dtype_problems(plan.recipe, fw, toolchains[fw.name].version):
+            problems.append(RecipeError(f"{fw.title} {toolchains[fw.name].version} cannot carry "
+                                        f"every dtype of {plan.recipe.path}",
+                                        details=dtype_problems))
     raise_all(problems)
     plan.tools = cmake.find_build_tools()
     if plan.launcher is not None:

@@ -59,7 +59,8 @@ class Client:
         batch = model["max_batch_size"] > 0
         requests = []
         for spec in model["inputs"]:
-            value = np.asarray(inputs[spec["name"]], dtype=spec["dtype"])
+            # tritonclient takes BF16 as ml_dtypes.bfloat16 arrays (since r26.06)
+            value = np.asarray(inputs[spec["name"]], dtype=dtypes.numpy_dtype(spec["dtype"]))
             if batch:
                 value = value[np.newaxis, ...]
             item = tc.InferInput(spec["name"], list(value.shape), spec["datatype"])

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from packaging.version import InvalidVersion, Version
+
 from opforge.core import log, proc
 from opforge.core.settings import cache_dir
 from opforge.core.errors import ReleaseError, ToolchainError, VersionMismatch
@@ -187,6 +189,10 @@ class Framework(Protocol):
         """Why this framework cannot carry the kernel op built for `devices`: (key path
         below the op, message) pairs, for the recipe's validation."""
 
+    def dtype_problem(self, dtype: str, version: str | None = None) -> str | None:
+        """Why this framework (at `version`, when given) has no tensors of the recipe dtype
+        `dtype`; None when it has."""
+
 
 class FrameworkFolder:
     """The members every adapter derives alike from the files of its folder: an adapter is
@@ -196,7 +202,8 @@ class FrameworkFolder:
         ci.py           WHY_IMAGE (and IMAGE for an NGC framework container)
         glue.cc.j2      the glue template (glue_template: "<name>/glue.cc.j2")
         codegen.py      FILTERS, op_context(), RESERVED_NAMESPACES for the glue template
-        types.py        the type map codegen.py uses
+        types.py        the type maps; MISSING (dtype -> why the framework has no such
+                        tensors) and ADDED (dtype -> the first version that has them)
         loader.py       running_<name>(), load_<name>(), register_<name>(): the runtime loader's
         inventory.py    take(): the inventory taker, imported by the child process
         repository.py   BACKEND, PLATFORMS, MODEL_FILES, OP_LOADING, OP_KIND, and model_ops()
@@ -208,9 +215,12 @@ class FrameworkFolder:
 
     name: str
 
+    title: str
+
     def __init__(self, *, ci: ModuleType, codegen: ModuleType, loader: ModuleType,
-                 repository: ModuleType) -> None:
+                 repository: ModuleType, types: ModuleType) -> None:
         self.ci, self.codegen, self.loader, self.repository = ci, codegen, loader, repository
+        self.types = types
         self.folder = Path(loader.__file__).parent
         self.package = loader.__name__.rpartition(".")[0]
 
@@ -285,6 +295,19 @@ class FrameworkFolder:
 
     def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
         return []
+
+    def dtype_problem(self, dtype: str, version: str | None = None) -> str | None:
+        if why := self.types.MISSING.get(dtype):
+            return why
+        added = self.types.ADDED.get(dtype)
+        try:
+            older = bool(version and added) and Version(version).release < Version(added).release
+        except InvalidVersion:
+            older = False  # a version opforge cannot read: the compiler will say
+        if older:
+            return (f"{self.title} {version} has no {dtype} tensors: they came in "
+                    f"{self.title} {added}")
+        return None
 
 
 class WheelFramework(FrameworkFolder):

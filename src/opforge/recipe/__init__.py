@@ -96,7 +96,9 @@ class TensorArg(_Model):
     """Argument name, lower case identifier (TensorFlow requires it)."""
     dtype: str
     """A type variable declared in the op's `types` (e.g. "T"), or a concrete dtype:
-    float16, float32, float64, int32, int64."""
+    float16, float32, float64, bfloat16, float8_e4m3fn, float8_e5m2, int8, uint8, int16,
+    int32, int64, bool. A framework without the dtype refuses it (TensorRT: no float64, int16
+    or float8_e5m2); Triton has no FP8 datatype, so FP8 ops are for use inside a model."""
     doc: str = ""
     """One line describing the argument; copied into generated docs and schemas."""
 
@@ -165,7 +167,7 @@ class TestVector(_Model):
     (a kernel's ctx.fail() message, say)."""
     atol: float | None = None
     """Absolute tolerance; default by dtype (float16 1e-3, float32 1e-5, float64 1e-12,
-    integers exact)."""
+    bfloat16 1e-2, FP8 0.1, integers and bool exact)."""
     rtol: float | None = None
     """Relative tolerance; default by dtype like `atol`."""
 
@@ -428,11 +430,9 @@ MAX_DIMS = 8  # kMaxDims of the kernel API (templates/include/opforge/kernel.h)
 
 
 def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
-    """Shape of a number or rectangular nested list of numbers; None if ragged, not numeric
-    or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    """Shape of a number (or boolean) or rectangular nested list of them; None if ragged, not
+    numeric or deeper than a kernel's MAX_DIMS (the recursion stops there)."""
+    if isinstance(value, bool | int | float):
         return ()
     if isinstance(value, list) and depth < MAX_DIMS:
         if not value:
@@ -441,6 +441,32 @@ def _nested_shape(value: Any, depth: int = 0) -> tuple[int, ...] | None:
         if any(s is None for s in inner) or len(set(inner)) != 1:
             return None
         return (len(value),) + inner[0]
+    return None
+
+
+def _leaves(value: Any):
+    """The numbers (or booleans) of a nested list whose shape _nested_shape accepted."""
+    if isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _tensor_value_problem(value: Any, dtype: str) -> str | None:
+    """Why a test vector's value (shape already checked) cannot be a `dtype` tensor: bool
+    tensors take TOML booleans and nothing else, integer ones integers within their range,
+    float ones numbers."""
+    kind = dtypes.FACTS[dtype].kind
+    for leaf in _leaves(value):
+        if kind == "bool" and not isinstance(leaf, bool):
+            return f"{_short(leaf)} is not a boolean: {dtype} values are true or false"
+        if kind != "bool" and isinstance(leaf, bool):
+            return f"{leaf!r} is a boolean, but the tensor is {dtype}: write numbers"
+        if kind == "int":
+            low, high = dtypes.INT_RANGES[dtype]
+            if not (float(leaf).is_integer() and low <= leaf <= high):
+                return f"{_short(leaf)} is not a {dtype} (an integer from {low} to {high})"
     return None
 
 
@@ -495,6 +521,52 @@ def namespace_problem(namespace: str) -> str | None:
         if why := fw.namespace_problem(namespace):
             return why
     return reserved_namespace_problem(namespace, RESERVED_NAMESPACES)
+
+
+def framework_dtype_problems(op: _Signature, fw: Any) -> list[tuple[tuple, str]]:
+    """Why the framework `fw` cannot carry the op's dtypes, whatever its version: (key path
+    below the op, message) pairs. An argument of a dtype the framework has no tensors of is
+    refused; a type variable's dtype it lacks only leaves the assignments using it out of
+    that framework's library (TensorRT's glue registers the others: a float32|float64 op is
+    a float32 plugin), and the op is refused when no assignment is left."""
+    problems = []
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+        for i, arg in enumerate(items):
+            if arg.dtype not in op.types and (why := fw.dtype_problem(arg.dtype)):
+                problems.append(((group, i, "dtype"),
+                                 f"{why}, so {fw.title} (in target.frameworks) cannot run "
+                                 f"op {op.name}; choose another dtype or build this op in a "
+                                 f"recipe without {fw.name}"))
+    if problems:
+        return problems
+    lacking = sorted({d for dtypes_ in op.types.values() for d in dtypes_
+                      if fw.dtype_problem(d)})
+    carried = [b for b in op.type_bindings() if not any(fw.dtype_problem(d)
+                                                         for d in b.values())]
+    if lacking and not carried:
+        whys = "; ".join(fw.dtype_problem(d) for d in lacking)
+        problems.append((("types",), f"op {op.name}: {whys}, so no type assignment of this op "
+                                     f"can be a {fw.title} op; allow a dtype {fw.title} has"))
+    return problems
+
+
+def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[str]:
+    """Why the framework's `version` (the one found to build with) cannot carry a dtype the
+    recipe's ops (kernel ops, and its native ops for `fw`) use, in a type variable or not:
+    one message each, naming the op, the dtype and the version that brought it."""
+    ops = [(f"ops[{i}]", op) for i, op in enumerate(recipe.ops)]
+    ops += [(f"native[{i}].ops[{j}]", op) for i, n in enumerate(recipe.model.native)
+            if n.framework == fw.name for j, op in enumerate(n.ops)]
+    problems = []
+    for where, op in ops:
+        used = dict.fromkeys(d for t in (*op.inputs, *op.outputs)
+                             for d in op.dtype_options(t.dtype))
+        for dtype in used:
+            if not fw.dtype_problem(dtype) and (why := fw.dtype_problem(dtype, version)):
+                problems.append(f"{recipe.path}: {where} ({op.name}) uses {dtype}, but {why}; "
+                                f"build for a release whose {fw.title} has it, or leave "
+                                f"{dtype} out of {op.name}")
+    return problems
 
 
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
@@ -605,13 +677,22 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
         for name in sorted(set(vec.expect) - set(outs)):
             problems.append((vloc + ("expect", name), f"not an output of {op.name} "
                                                       f"({', '.join(outs)})"))
-        for name, value in {**vec.inputs, **vec.expect}.items():
-            group = "inputs" if name in vec.inputs else "expect"
-            if _nested_shape(value) is None:
-                problems.append((vloc + (group, name),
-                                 f"must be a number or a rectangular nested list of numbers, "
-                                 f"at most {MAX_DIMS} deep (kernels take up to {MAX_DIMS} "
-                                 f"dims)"))
+        arg_dtypes = {a.name: a.dtype for a in args}
+        for group, values in (("inputs", vec.inputs), ("expect", vec.expect)):
+            for name, value in values.items():
+                if _nested_shape(value) is None:
+                    problems.append((vloc + (group, name),
+                                     f"must be a number or a rectangular nested list of "
+                                     f"numbers, at most {MAX_DIMS} deep (kernels take up to "
+                                     f"{MAX_DIMS} dims)"))
+                    continue
+                declared = arg_dtypes.get(name)
+                options = ([vec.types[declared]] if declared in vec.types else
+                           op.dtype_options(declared) if declared else [])
+                whys = [why for d in options if d in dtypes.FACTS
+                        and (why := _tensor_value_problem(value, d))]
+                if whys:
+                    problems.append((vloc + (group, name), whys[0]))
         for name, value in vec.attrs.items():
             if name not in attrs:
                 problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))
@@ -673,6 +754,8 @@ def _check_native(natives: list, target_frameworks: list, has_ops: bool, recipe_
             if names.index(op.name) != j:
                 problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
             problems += _check_signature(op, loc + ("ops", j))
+            problems += [(loc + ("ops", j) + where, why) for where, why
+                         in framework_dtype_problems(op, frameworks.get(native.framework))]
     return problems
 
 
@@ -793,6 +876,7 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
         problems += _check_op(op, ("ops", i), path.parent, devices)
         for fw in adapters:
             problems += [(("ops", i) + loc, why) for loc, why in fw.op_problems(op, devices)]
+            problems += [(("ops", i) + loc, why) for loc, why in framework_dtype_problems(op, fw)]
     names = set(seen) | {o.get("name") for n in natives if isinstance(n, dict)
                          for o in (n.get("ops") if isinstance(n.get("ops"), list) else [])
                          if isinstance(o, dict)}

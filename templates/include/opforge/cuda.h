@@ -8,8 +8,18 @@
 
 #include <opforge/kernel.h>
 
-#include <cuda_fp16.h>
+// The CUDA types of the kernel API's dtypes: __half (Float16), __nv_bfloat16 (BFloat16),
+// __nv_fp8_e4m3 (Float8E4M3FN) and __nv_fp8_e5m2 (Float8E5M2, CUDA 11.8 and later); the
+// storage of each is the framework's, so ptr<__nv_bfloat16>() reads a bfloat16 tensor as it
+// is. Note: CUDA's float -> FP8 constructors saturate (__NV_SATFINITE) where the CPU helpers
+// of opforge/kernel.h, ml_dtypes and PyTorch give NaN (e4m3fn) or infinity (e5m2).
 #include <cuda_runtime.h>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#if CUDART_VERSION >= 11080
+#include <cuda_fp8.h>
+#endif
 
 #include <cstdint>
 

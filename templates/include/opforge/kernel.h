@@ -11,6 +11,7 @@
 // library's ABI, so one compiled kernel serves every framework's glue.
 #pragma once
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -19,7 +20,13 @@
 
 namespace opforge {
 
-enum class DType : int32_t { Float16 = 0, Float32 = 1, Float64 = 2, Int32 = 3, Int64 = 4 };
+// bool is one byte (0 or 1) in every framework, as C++'s bool is on the platforms opforge
+// builds for: a kernel reads ptr<bool>(). BFloat16, Float8E4M3FN and Float8E5M2 read as the
+// storage types below (CPU) or the CUDA types (opforge/cuda.h).
+enum class DType : int32_t {
+  Float16 = 0, Float32 = 1, Float64 = 2, Int32 = 3, Int64 = 4, BFloat16 = 5, Int8 = 6,
+  UInt8 = 7, Int16 = 8, Bool = 9, Float8E4M3FN = 10, Float8E5M2 = 11
+};
 
 inline const char* dtype_name(DType t) {
   switch (t) {
@@ -28,6 +35,13 @@ inline const char* dtype_name(DType t) {
     case DType::Float64: return "float64";
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
+    case DType::BFloat16: return "bfloat16";
+    case DType::Int8: return "int8";
+    case DType::UInt8: return "uint8";
+    case DType::Int16: return "int16";
+    case DType::Bool: return "bool";
+    case DType::Float8E4M3FN: return "float8_e4m3fn";
+    case DType::Float8E5M2: return "float8_e5m2";
   }
   return "unknown";
 }
@@ -86,6 +100,92 @@ struct half {
     return uint16_t(out);
   }
 };
+
+// bfloat16 storage (the upper half of a float32) with float conversions, for CPU kernels.
+// Arithmetic goes through float, as with half.
+struct bfloat16 {
+  uint16_t bits = 0;
+  bfloat16() = default;
+  bfloat16(float f) : bits(from_float(f)) {}  // NOLINT: implicit by design
+  operator float() const { return to_float(bits); }  // NOLINT
+
+  static float to_float(uint16_t b) {
+    uint32_t x = uint32_t(b) << 16;
+    float f;
+    std::memcpy(&f, &x, sizeof f);
+    return f;
+  }
+
+  static uint16_t from_float(float f) {  // round to nearest even; NaN stays a (quiet) NaN
+    uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);
+    return uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  }
+};
+
+namespace detail {
+
+// An 8-bit float of E exponent and M mantissa bits (bias 2^(E-1) - 1). Fn (e4m3fn): no
+// infinities, only S.1111.111 is NaN, so the largest exponent holds numbers; otherwise
+// (e5m2) IEEE-like. Conversions match ml_dtypes and PyTorch: round to nearest even, and a
+// value beyond the largest finite one becomes NaN (Fn) or infinity, not saturated.
+template <int E, int M, bool Fn>
+struct Float8 {
+  static constexpr int kBias = (1 << (E - 1)) - 1;
+  static constexpr int kMaxExp = (1 << E) - 1;
+
+  uint8_t bits = 0;
+  Float8() = default;
+  Float8(float f) : bits(from_float(f)) {}  // NOLINT: implicit by design
+  operator float() const { return to_float(bits); }  // NOLINT
+
+  static float max_finite() {
+    return Fn ? std::ldexp(float((2 << M) - 2), kMaxExp - kBias - M)
+              : std::ldexp(float((2 << M) - 1), kMaxExp - 1 - kBias - M);
+  }
+
+  static float to_float(uint8_t b) {
+    const int exp = (b >> M) & kMaxExp, man = b & ((1 << M) - 1);
+    float v;
+    if (exp == kMaxExp && (Fn ? man == (1 << M) - 1 : man != 0)) {
+      v = NAN;
+    } else if (exp == kMaxExp && !Fn) {
+      v = INFINITY;
+    } else if (exp == 0) {
+      v = std::ldexp(float(man), 1 - kBias - M);
+    } else {
+      v = std::ldexp(float(man + (1 << M)), exp - kBias - M);
+    }
+    return (b & 0x80u) ? -v : v;
+  }
+
+  static uint8_t from_float(float f) {
+    const uint8_t sign = std::signbit(f) ? 0x80u : 0;
+    const uint8_t nan = Fn ? 0x7fu : 0x7eu, overflow = Fn ? 0x7fu : 0x7cu;
+    if (std::isnan(f)) return uint8_t(sign | nan);
+    const float a = std::fabs(f);
+    if (a == 0) return sign;
+    int e = 0;
+    std::frexp(a, &e);  // a = frac * 2^e, frac in [0.5, 1): its exponent is e - 1
+    int step = (e - 1 > 1 - kBias ? e - 1 : 1 - kBias) - M;  // the value of the last bit
+    float q = std::nearbyint(std::ldexp(a, -step));  // the default rounding: to nearest even
+    if (!(std::ldexp(q, step) <= max_finite())) return uint8_t(sign | overflow);
+    if (step == 1 - kBias - M) return uint8_t(sign | uint8_t(q));  // subnormal (or the
+                                                                  // smallest normal)
+    if (q >= float(2 << M)) {  // rounding carried into the next exponent
+      q /= 2;
+      ++step;
+    }
+    return uint8_t(sign | ((step + M + kBias) << M) | (int(q) - (1 << M)));
+  }
+};
+
+}  // namespace detail
+
+// FP8 storage with float conversions, for CPU kernels (arithmetic goes through float).
+using float8_e4m3fn = detail::Float8<4, 3, true>;
+using float8_e5m2 = detail::Float8<5, 2, false>;
 
 namespace detail {
 

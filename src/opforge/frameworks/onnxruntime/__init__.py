@@ -12,7 +12,7 @@ from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
                                      installed_distribution)
-from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, sdk
+from opforge.frameworks.onnxruntime import ci, codegen, loader, repository, types, sdk
 
 
 class OnnxRuntime(TritonserverImage):
@@ -66,6 +66,8 @@ class OnnxRuntime(TritonserverImage):
         import onnxruntime as ort
         from onnx import helper
 
+        from opforge.recipe.dtypes import numpy_dtype
+
         import numpy as np
 
         def elem(dtype) -> int:
@@ -75,7 +77,7 @@ class OnnxRuntime(TritonserverImage):
             if out["dtype"] in op["types"]:  # the dtype its type variable has on an input
                 source = next(i for i in op["inputs"] if i["dtype"] == out["dtype"])
                 return inputs[source["name"]].dtype
-            return out["dtype"]
+            return numpy_dtype(out["dtype"])
 
         node_attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in attrs.items()}
         node = helper.make_node(op["name"], [i["name"] for i in op["inputs"]],
@@ -89,12 +91,23 @@ class OnnxRuntime(TritonserverImage):
              for o in op["outputs"]])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                         helper.make_opsetid(recipe["namespace"], 1)])
-        model.ir_version = 8
+        # ONNX IR 9 (ONNX Runtime 1.16) brought the FP8 types; 8 is what older runtimes read
+        fp8 = any(np.dtype(output_dtype(o)).name.startswith("float8") for o in op["outputs"]) or \
+            any(a.dtype.name.startswith("float8") for a in inputs.values())
+        model.ir_version = 9 if fp8 else 8
         providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + \
             ["CPUExecutionProvider"]
         session = ort.InferenceSession(model.SerializeToString(), handle, providers=providers)
-        outputs = session.run(None, {i["name"]: inputs[i["name"]] for i in op["inputs"]})
-        return {o["name"]: r for o, r in zip(op["outputs"], outputs)}
+        # through OrtValues on the CPU: ONNX Runtime's numpy conversions know no bfloat16
+        # (and give FP8 as uint8), so those cross as bytes
+        binding = session.io_binding()
+        for i in op["inputs"]:
+            binding.bind_ortvalue_input(i["name"], to_ort_value(inputs[i["name"]], elem))
+        for o in op["outputs"]:
+            binding.bind_output(o["name"], "cpu")
+        session.run_with_iobinding(binding)
+        return {o["name"]: from_ort_value(v, helper)
+                for o, v in zip(op["outputs"], binding.get_outputs())}
 
     # --- CI image and setup (ci) ---
     def ci_setup(self, release, device: str) -> CiSetup:
@@ -113,4 +126,30 @@ class OnnxRuntime(TritonserverImage):
         return sdk.location(root, how)
 
 
-ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository)
+def to_ort_value(array, elem):
+    """A numpy array as a CPU OrtValue of its dtype (bfloat16 and FP8, which ONNX Runtime's
+    numpy conversion does not know, by their bytes)."""
+    import onnxruntime as ort
+
+    if array.dtype.kind != "V":  # ml_dtypes' types are numpy's "void" kind
+        return ort.OrtValue.ortvalue_from_numpy(array)
+    raw = array.view(f"u{array.dtype.itemsize}")
+    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(raw, elem(array.dtype))
+
+
+def from_ort_value(value, helper):
+    """A CPU OrtValue as a numpy array of its element type (ml_dtypes' for bfloat16, FP8)."""
+    import ctypes
+
+    import numpy as np
+
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(value.element_type()))
+    if dtype.kind != "V":
+        return value.numpy()
+    shape = value.shape()
+    data = ctypes.string_at(value.data_ptr(), int(np.prod(shape)) * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+ADAPTER = OnnxRuntime(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                      types=types)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
-from opforge.frameworks.pytorch import ci, codegen, loader, repository
+from opforge.frameworks.pytorch import ci, codegen, loader, repository, types
 
 
 _PROBE = r"""
@@ -69,12 +69,12 @@ class PyTorch(WheelFramework):
         import torch
 
         fn = getattr(getattr(torch.ops, recipe["namespace"]), op["name"])
-        args = [torch.from_numpy(inputs[i["name"]]).to(device) for i in op["inputs"]]
+        args = [to_torch(inputs[i["name"]]).to(device) for i in op["inputs"]]
         with torch.no_grad():
             result = fn(*args, **attrs)
         if isinstance(result, torch.Tensor):
             result = (result,)
-        return {o["name"]: r.cpu().numpy() for o, r in zip(op["outputs"], result)}
+        return {o["name"]: from_torch(r.cpu()) for o, r in zip(op["outputs"], result)}
 
     # --- artifacts (runtime loader, inventory, audit) ---
     framework_libraries = (r"libc10\.so", r"libtorch(_cpu|_cuda|_python)?\.so",
@@ -83,4 +83,31 @@ class PyTorch(WheelFramework):
     optional_entry_point_advice = ("", "")  # no entry points
 
 
-ADAPTER = PyTorch(ci=ci, codegen=codegen, loader=loader, repository=repository)
+# dtypes torch.from_numpy and Tensor.numpy do not take (ml_dtypes' bfloat16 and FP8 on the
+# numpy side) -> the integer of their width, through which both sides view the same bytes
+BIT_VIEWS = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
+
+
+def to_torch(array):
+    """A numpy array as a torch tensor of its dtype, sharing its bytes."""
+    import torch
+
+    if (bits := BIT_VIEWS.get(array.dtype.name)) is None:
+        return torch.from_numpy(array)
+    return torch.from_numpy(array.view(bits)).view(getattr(torch, array.dtype.name))
+
+
+def from_torch(tensor):
+    """A CPU torch tensor as a numpy array of its dtype (ml_dtypes' where numpy has none)."""
+    import torch
+
+    name = str(tensor.dtype).removeprefix("torch.")
+    if (bits := BIT_VIEWS.get(name)) is None:
+        return tensor.numpy()
+    from opforge.recipe.dtypes import numpy_dtype
+
+    return tensor.view(getattr(torch, bits)).numpy().view(numpy_dtype(name))
+
+
+ADAPTER = PyTorch(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                  types=types)

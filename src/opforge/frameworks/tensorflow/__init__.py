@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
-from opforge.frameworks.tensorflow import ci, codegen, loader, repository
+from opforge.frameworks.tensorflow import ci, codegen, loader, repository, types
 from opforge.frameworks.tensorflow.codegen import tf_op_name
 
 from opforge.core.errors import ReleaseError
@@ -44,11 +44,20 @@ TF_BACKEND_REMOVED = (25, 3)
 
 
 def python_name(op_name: str) -> str:
-    """The function name TensorFlow gives an op's Python wrapper ('Acme>AddSub' -> acme_add_sub)."""
-    name = op_name.replace(">", "_")
-    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    name = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", name)
-    return re.sub(r"_+", "_", name).lower()
+    """The function name TensorFlow gives an op's Python wrapper ('Acme>AddSub' -> acme_add_sub,
+    'Fp8>ToFloat8E4M3' -> fp8_to_float8e4m3), as its GenerateLowerCaseOpName makes it: '>'
+    becomes '_', and '_' goes before a capital that follows a lower-case letter or precedes
+    one (digits are neither)."""
+    out = []
+    for i, c in enumerate(op_name):
+        if c == ">":
+            out.append("_")
+            continue
+        if c.isupper() and i > 0 and op_name[i - 1] != ">" and (
+                op_name[i - 1].islower() or op_name[i + 1:i + 2].islower()):
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
 
 
 class TensorFlow(WheelFramework):
@@ -105,5 +114,15 @@ class TensorFlow(WheelFramework):
                     f"own ops use; choose a namespace of your own")
         return super().namespace_problem(namespace)
 
+    def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
+        """REGISTER_OP reads the names of a type attr's list as letters and digits
+        (ConsumeAttrType): float8_e4m3fn reads as float8, which is no type."""
+        return [(("types", var), f"TensorFlow's op registry cannot list {d} in a type "
+                                 f"variable (it reads the name as far as the first '_'); give "
+                                 f"the argument the concrete dtype {d} instead (an op per FP8 "
+                                 f"format), or build this op in a recipe without tensorflow")
+                for var, options in op.types.items() for d in options if "_" in d][:1]
 
-ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository)
+
+ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                     types=types)

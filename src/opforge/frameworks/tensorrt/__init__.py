@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ReleaseError, ToolchainError
 from opforge.frameworks.base import (CudaSupport, Toolchain, TritonserverImage)
-from opforge.frameworks.tensorrt import ci, codegen, loader, repository, sdk
+from opforge.frameworks.tensorrt import ci, codegen, loader, repository, types, sdk
 
 MIN_VERSION = Version("10.0")  # IPluginV3 and IPluginCreatorV3One appeared in TensorRT 10.0
 
@@ -120,7 +120,7 @@ class TensorRT(TritonserverImage):
 
     # --- code generation and the recipe (codegen, recipe) ---
     def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
-        """Plugins run CUDA kernels on TensorRT's tensor types (no float64)."""
+        """Plugins run CUDA kernels (TensorRT's tensor types: the recipe's dtype check)."""
         problems = []
         if "cuda" in devices and op.cuda is None:
             return problems  # already reported: no cuda kernel source for a cuda target
@@ -128,12 +128,8 @@ class TensorRT(TritonserverImage):
             problems.append((("name",), f"op {op.name} has no cuda kernel, but TensorRT "
                                         f"(in target.frameworks) runs plugins on GPUs only; "
                                         f"add cuda = \"kernels/....cu\""))
-        if not any(all(b.get(t.dtype, t.dtype) != "float64" for t in (*op.inputs, *op.outputs))
-                   for b in op.type_bindings()):
-            problems.append((("types",), f"op {op.name}: TensorRT has no float64 tensors, so "
-                                         f"no type assignment of this op can be a TensorRT "
-                                         f"plugin; allow float32 or float16"))
         return problems
 
 
-ADAPTER = TensorRT(ci=ci, codegen=codegen, loader=loader, repository=repository)
+ADAPTER = TensorRT(ci=ci, codegen=codegen, loader=loader, repository=repository,
+                   types=types)
