@@ -3,7 +3,6 @@ TensorFlow backend through LD_PRELOAD or model_operations (releases up to 25.02)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from opforge.frameworks.base import WheelFramework
