@@ -708,15 +708,15 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
                                  f"{arg.dtype!r} is neither a type variable of this op "
                                  f"({', '.join(op.types) or 'none declared'}) nor one of "
                                  f"{', '.join(DTYPES)}"))
-    required = op.required_inputs()
-    input_vars = {t.dtype for t in required}
+    input_vars = {t.dtype for t in op.inputs}
     for i, out in enumerate(op.outputs):
         if out.dtype in op.types and out.dtype not in input_vars:
             problems.append((loc + ("outputs", i, "dtype"),
-                             f"type variable {out.dtype!r} is used by no required input, so "
-                             f"its dtype cannot be known at run time; give a required input "
-                             f"that type or use a concrete dtype"))
-    problems += _optional_problems(op, loc, input_vars)
+                             f"type variable {out.dtype!r} is used by no input, so its dtype "
+                             f"cannot be known at run time; give an input that type or use a "
+                             f"concrete dtype"))
+    # a variable only optional inputs have is reported there
+    problems += _optional_problems(op, loc, {t.dtype for t in op.required_inputs()})
     used = {a.dtype for a in args}
     for var in op.types:
         if var not in used:
