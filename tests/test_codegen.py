@@ -162,6 +162,7 @@ def test_onnxruntime_glue_registers_each_type_binding(tmp_path):
     glue = (gen.framework_dirs["onnxruntime"] / "glue.cc").read_text()
     assert "#include <onnxruntime_c_api.h>" in glue and "onnxruntime_cxx_api" not in glue
     assert ('add("AddSub", "CPUExecutionProvider", { ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT }, '
+            '{ INPUT_OUTPUT_REQUIRED, INPUT_OUTPUT_REQUIRED }, '
             '{ ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT }') in glue
     assert 'add("AddSub", "CPUExecutionProvider", { ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16' in glue
     assert 'g_api->CreateCustomOpDomain("acme", &domain)' in glue
@@ -293,3 +294,40 @@ def test_build_folder_cmake_cannot_use_is_a_user_error(tmp_path):
         codegen.generate(recipe.load(EXAMPLE), [frameworks.get("pytorch")],
                          {"pytorch": toolchain("pytorch", 20)}, ["cpu"],
                          tmp_path / 'a"b;c' / "gen")
+
+
+LAYERNORM = Path(__file__).resolve().parents[1] / "recipes/examples/layernorm/recipe.toml"
+
+
+def test_optional_input_in_every_schema_and_checked_only_when_given(tmp_path):
+    loaded = recipe.load(LAYERNORM)
+    fws = [frameworks.get("pytorch"), frameworks.get("tensorflow"), frameworks.get("onnxruntime")]
+    tcs = {"pytorch": toolchain("pytorch", 20), "tensorflow": toolchain("tensorflow"),
+           "onnxruntime": toolchain("onnxruntime")}
+    gen = codegen.generate(loaded, fws, tcs, ["cpu"], tmp_path / "gen")
+    ops_h = (gen.root / "include/opforge/ops.h").read_text()
+    assert "  opforge::OptionalTensorView bias;  // optional input 2" in ops_h
+    assert "  opforge::ConstTensorView weight;  // input 1" in ops_h
+    shapes_h = (gen.root / "include/opforge/shapes.h").read_text()
+    guard = shapes_h.index("  if (args.bias.has_value()) {")
+    assert shapes_h.index('expect_shape(ctx, "LayerNorm", "bias"') > guard
+    assert shapes_h.index('expect_shape(ctx, "LayerNorm", "weight"') < guard
+    torch = (gen.framework_dirs["pytorch"] / "glue.cc").read_text()
+    assert ('m.def("LayerNorm(Tensor x, Tensor weight, Tensor\\? bias=None, *, '
+            'float eps=1e-05) -> Tensor");') in torch  # ? escaped: no trigraphs
+    assert "const std::optional<at::Tensor>& bias_in" in torch
+    tf = (gen.framework_dirs["tensorflow"] / "glue.cc").read_text()
+    assert '.Input("bias: N_bias * T")' in tf and '.Attr("N_bias: int >= 0")' in tf
+    assert 'c->input_list("bias", &given)' in tf
+    ort = (gen.framework_dirs["onnxruntime"] / "glue.cc").read_text()
+    assert ("{ INPUT_OUTPUT_REQUIRED, INPUT_OUTPUT_REQUIRED, INPUT_OUTPUT_OPTIONAL }" in ort)
+    assert 'optional_input(ctx, kc, kOp, "bias", 2, &args.bias)' in ort
+
+
+def test_a_constraint_naming_an_optional_input_applies_when_it_is_given(tmp_path):
+    text = LAYERNORM.read_text().replace('cpu = "kernels/layernorm.cc"',
+                                         'constraints = ["bias[0] >= x[0]"]\ncpu = "k.cc"')
+    gen = generate(tmp_path, text)
+    shapes_h = (gen.root / "include/opforge/shapes.h").read_text()
+    assert "  if (args.bias.has_value()) {\n    // bias[0] >= x[0] (applies when bias given)" \
+        in shapes_h

@@ -430,3 +430,72 @@ def test_shapes_example_passes_its_vectors_in_every_framework(built_shapes):
     frameworks = {"pytorch", "tensorflow"} | ({"onnxruntime"} if ort_sdk_found() else set())
     assert {r["framework"] for r in report["results"]} == frameworks
     assert (report["passed"], report["failed"]) == (18 * len(frameworks), 0)
+
+
+@pytest.fixture(scope="session")
+def built_layernorm(tmp_path_factory):
+    """recipes/examples/layernorm built once (with ONNX Runtime when its headers are found)."""
+    return build_copy(ROOT / "recipes" / "examples" / "layernorm", tmp_path_factory)["folder"]
+
+
+@needs_torch
+def test_an_optional_input_is_none_or_left_out_in_torch(built_layernorm):
+    code = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime
+opforge_runtime.load(sys.argv[1])
+op = torch.ops.layernorm.LayerNorm
+print(str(op.default._schema))
+x, w = torch.tensor([[1.0, 3.0]]), torch.tensor([1.0, 2.0])
+b = torch.tensor([10.0, 20.0])
+print([round(v, 4) for v in op(x, w).flatten().tolist()],
+      [round(v, 4) for v in op(x, w, None).flatten().tolist()],
+      [round(v, 4) for v in op(x, w, b).flatten().tolist()])
+try:
+    op(x, w, torch.ones(3))
+except RuntimeError as e:
+    print("error:", str(e).splitlines()[0])
+"""
+    out = _run_python(code, str(built_layernorm / "dist/local/pytorch"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "layernorm::LayerNorm(Tensor x, Tensor weight, Tensor? bias=None, *, "
+        "float eps=1.0000000000000001e-05) -> Tensor",
+        "[-1.0, 2.0] [-1.0, 2.0] [9.0, 22.0]",
+        "error: LayerNorm: input bias must have shape [2] ([x[-1]]), but has shape [3]"]
+
+
+@needs_tf
+def test_an_optional_input_is_a_list_of_none_or_one_in_tensorflow(built_layernorm):
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime, tensorflow as tf
+ops = opforge_runtime.load(sys.argv[1])
+x, w, b = [[1.0, 3.0]], [1.0, 2.0], [10.0, 20.0]
+print([round(v, 4) for v in ops.layernorm_layer_norm(x=x, weight=w, bias=[]).numpy().flatten()],
+      [round(v, 4) for v in ops.layernorm_layer_norm(x=x, weight=w, bias=[b]).numpy().flatten()])
+spec = tf.TensorSpec([None, 4])
+f = tf.function(lambda x: ops.layernorm_layer_norm(x=x, weight=tf.ones([4]), bias=[]))
+print(f.get_concrete_function(spec).outputs[0].shape)
+try:
+    ops.layernorm_layer_norm(x=x, weight=w, bias=[b, b])
+except (tf.errors.InvalidArgumentError, ValueError) as e:
+    print("error:", "bias is optional: give [] or one tensor, not 2" in str(e))
+"""
+    out = _run_python(code, str(built_layernorm / "dist/local/tensorflow"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[-1.0, 2.0] [9.0, 22.0]", "(None, 4)", "error: True"]
+
+
+def test_layernorm_example_passes_its_vectors_with_and_without_bias(built_layernorm):
+    result = opforge("test", str(built_layernorm / "recipe.toml"), "--release", "local", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    frameworks = {"pytorch", "tensorflow"} | ({"onnxruntime"} if ort_sdk_found() else set())
+    assert {r["framework"] for r in report["results"]} == frameworks
+    assert {r["vector"] for r in report["results"]} == {
+        "with-bias", "without-bias", "rank-3-without-bias", "bias-of-wrong-shape",
+        "weight-of-wrong-shape"}
+    assert (report["passed"], report["failed"]) == (10 * len(frameworks), 0)

@@ -129,3 +129,44 @@ int main() {
             if not (back == expect or (np.isnan(back) and np.isnan(expect))):
                 wrong.append((float(v), "back", float(back), float(expect)))
     assert len(values) > 5000 and not wrong, wrong[:10]
+
+
+@needs_cxx
+def test_an_optional_input_says_whether_it_was_given(tmp_path):
+    """Absent: has_value() false, no data, no dims; given (from an input's view or an
+    output's): has_value() true, read-only like every input."""
+    source = tmp_path / "optional.cc"
+    source.write_text("""
+#include <opforge/kernel.h>
+#include <cstdio>
+int main() {
+  float data[3] = {1, 2, 3};
+  opforge::TensorView out;
+  out.data = data;
+  out.ndim = 1;
+  out.shape[0] = 3;
+  opforge::OptionalTensorView absent, given;
+  given = out;
+  const opforge::ConstTensorView& base = given;  // ShapeMath takes inputs as these
+  std::printf("%d %d %d %d %g %lld\\n", absent.has_value(), absent.data == nullptr, absent.ndim,
+              given.has_value(), double(given.ptr<float>()[2]), (long long)base.numel());
+}
+""")
+    exe = tmp_path / "optional"
+    built = subprocess.run([CXX, "-std=c++17", "-I", str(ROOT_INCLUDE), str(source), "-o",
+                            str(exe)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert subprocess.run([str(exe)], capture_output=True, text=True).stdout == "0 1 0 1 3 3\n"
+    write = compile_kernel_with(tmp_path, "opforge::OptionalTensorView v; "
+                                          "v.ptr<float>()[0] = 1.0f;")
+    assert write.returncode != 0 and "read-only" in write.stderr, write.stderr
+
+
+ROOT_INCLUDE = Path(__file__).resolve().parents[1] / "templates" / "include"
+
+
+def compile_kernel_with(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
+    source = tmp_path / "body.cc"
+    source.write_text(f"#include <opforge/kernel.h>\nvoid f() {{ {body} }}\n")
+    return subprocess.run([CXX, "-std=c++17", "-fsyntax-only", "-I", str(ROOT_INCLUDE),
+                           str(source)], capture_output=True, text=True)

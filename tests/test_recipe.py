@@ -375,3 +375,67 @@ def test_a_framework_too_old_for_fp8_is_refused_naming_the_versions(tmp_path, fr
                      f"release whose {fw.title} has it, or leave float8_e4m3fn out of AddSub"]
     assert recipe.version_dtype_problems(loaded, fw, new) == []
     assert fw.dtype_problem("bfloat16", old) is None
+
+
+OPTIONAL = GOOD.replace('{ name = "b", dtype = "T" }]',
+                        '{ name = "b", dtype = "T" }, { name = "bias", dtype = "T", '
+                        'shape = "[a[-1]]", optional = true }]')
+
+
+def test_an_optional_input_may_be_left_out_of_a_vector_and_a_required_one_may_not(tmp_path):
+    loaded = recipe.load(write(tmp_path, OPTIONAL))
+    assert [t.name for t in loaded.ops[0].required_inputs()] == ["a", "b"]
+    without_b = OPTIONAL.replace("inputs = { a = [1.0], b = [2.0] }", "inputs = { a = [1.0] }")
+    assert any("ops[0].tests[0].inputs: no value for input 'b'" in p
+               for p in problems(tmp_path, without_b))
+
+
+@pytest.mark.parametrize("edit,expected", [
+    # optional before a required input: a torch schema takes no required argument after a
+    # defaulted one
+    (lambda t: t.replace('inputs = [{ name = "a", dtype = "T" }, { name = "b", dtype = "T" },'
+                         ' { name = "bias", dtype = "T", shape = "[a[-1]]", optional = true }]',
+                         'inputs = [{ name = "a", dtype = "T" }, { name = "bias", dtype = "T", '
+                         'optional = true }, { name = "b", dtype = "T" }]'),
+     "ops[0].inputs[2]: op AddSub: required input 'b' follows the optional input 'bias'"),
+    (lambda t: t.replace('{ name = "a", dtype = "T" }, { name = "b", dtype = "T" }, ',
+                         '{ name = "a", dtype = "T", optional = true }, '
+                         '{ name = "b", dtype = "T", optional = true }, ')
+     .replace("inputs = { a = [1.0], b = [2.0] }", "inputs = {}"),
+     "ops[0].inputs: op AddSub: every input is optional"),
+    (lambda t: t.replace('{ name = "bias", dtype = "T", shape = "[a[-1]]", optional = true }',
+                         '{ name = "bias", dtype = "U", optional = true }')
+     .replace('T = ["float32"]', 'T = ["float32"], U = ["float32", "float64"]'),
+     "ops[0].inputs[2].dtype: op AddSub: optional input 'bias' is the only kind of input of "
+     "type variable 'U'"),
+    (lambda t: t.replace('shape = "like(a)"', 'shape = "like(bias)"'),
+     "ops[0].outputs[0].shape: op AddSub, output sum: its shape like(bias) names the optional "
+     "input 'bias', which may be absent"),
+    (lambda t: t.replace('{ name = "b", dtype = "T" },', '{ name = "b", dtype = "T", '
+                                                           'shape = "[bias[0]]" },'),
+     "ops[0].inputs[1].shape: op AddSub, required input b: its shape [bias[0]] names the "
+     "optional input 'bias'"),
+    (lambda t: t.replace('optional = true }]', 'optional = true }, { name = "mask", '
+                         'dtype = "T", shape = "like(bias)", optional = true }]'),
+     "ops[0].inputs[3].shape: op AddSub, optional input mask: its shape like(bias) names "
+     "another optional input, 'bias'"),
+])
+def test_where_optional_inputs_may_stand(tmp_path, edit, expected):
+    found = problems(tmp_path, edit(OPTIONAL))
+    assert any(expected in p for p in found), found
+
+
+def test_a_constraint_on_an_optional_input_is_allowed(tmp_path):
+    """It applies only when the input is given (the glue guards it with has_value())."""
+    text = OPTIONAL.replace('cpu = "k.cc"', 'constraints = ["bias[0] >= 1"]\ncpu = "k.cc"')
+    assert recipe.load(write(tmp_path, text)).ops[0].constraints == ["bias[0] >= 1"]
+
+
+def test_tensorrt_refuses_an_optional_input_saying_why(tmp_path):
+    text = TRT.replace('{ name = "b", dtype = "T" }]',
+                       '{ name = "b", dtype = "T" }, { name = "bias", dtype = "T", '
+                       'optional = true }]')
+    found = trt_problems(tmp_path, text)
+    assert any("ops[0].inputs[2].optional: TensorRT cannot run op AddSub with its input "
+               "'bias' absent: a plugin (IPluginV3) has a fixed number of inputs" in p
+               for p in found), found

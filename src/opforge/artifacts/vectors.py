@@ -28,7 +28,8 @@ def spec_for(recipe) -> dict:
     """What the child needs of the recipe, as plain JSON."""
     def spec(op, framework: str | None) -> dict:
         return {"name": op.name, "framework": framework, "native": framework is not None,
-                "inputs": [{"name": t.name, "dtype": t.dtype} for t in op.inputs],
+                "inputs": [{"name": t.name, "dtype": t.dtype,
+                            "optional": getattr(t, "optional", False)} for t in op.inputs],
                 "outputs": [{"name": t.name, "dtype": t.dtype} for t in op.outputs],
                 "attrs": {a.name: a.default for a in op.attrs},
                 "types": {k: list(v) for k, v in op.types.items()},
@@ -91,7 +92,7 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
 
                 inputs = {t["name"]: np.asarray(vector["inputs"][t["name"]],
                                                 dtype=dtypes.numpy_dtype(dtype_of(t)))
-                          for t in op["inputs"]}
+                          for t in op["inputs"] if t["name"] in vector["inputs"]}
                 attrs = {**{k: v for k, v in op["attrs"].items() if v is not None},
                          **vector["attrs"]}
                 row = {"op": op["name"], "vector": vector["name"] or str(index),

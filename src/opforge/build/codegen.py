@@ -116,11 +116,14 @@ def _rule_context(rule: shapes.ShapeRule, scope: shapes.Scope) -> dict:
             "text": RecipeText(str(rule))}
 
 
-def _constraint_context(text: str, scope: shapes.Scope) -> dict:
+def _constraint_context(text: str, scope: shapes.Scope, optional: set[str]) -> dict:
+    """A constraint; `when`: the optional inputs it names, all of which must be given for it
+    to apply (a constraint on an absent input holds)."""
     c = shapes.parse_constraint(text, scope)
     return {"text": RecipeText(str(c)), "left": shapes.cpp(c.left, scope),
             "relation": c.relation, "right": shapes.cpp(c.right, scope),
-            "inputs": [scope.inputs.index(n) for n in c.inputs()]}
+            "inputs": [scope.inputs.index(n) for n in c.inputs()],
+            "when": [n for n in c.inputs() if n in optional]}
 
 
 def op_context(op: Op, devices: list[str]) -> dict:
@@ -138,6 +141,7 @@ def op_context(op: Op, devices: list[str]) -> dict:
             same_var = [i.name for i in op.inputs if var and i.dtype == var]
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
         else:
+            ctx["optional"] = t.optional
             ctx["rank"] = t.rank
             ctx["shape"] = _rule_context(shapes.parse(t.shape, scope), scope) if t.shape else None
         return ctx
@@ -148,13 +152,16 @@ def op_context(op: Op, devices: list[str]) -> dict:
              for a in op.attrs]
     inputs = [tensor(t, False) for t in op.inputs]
     outputs = [tensor(t, True) for t in op.outputs]
-    constraints = [_constraint_context(c, scope) for c in op.constraints]
+    optional = {t.name for t in op.inputs if t.optional}
+    constraints = [_constraint_context(c, scope, optional) for c in op.constraints]
     groups: dict[str, list[str]] = {}
     for t in inputs:
         if t["var"]:
             groups.setdefault(t["var"], []).append(t["name"])
     return {"name": op.name, "doc": RecipeText(op.doc), "types": op.types, "inputs": inputs,
             "outputs": outputs, "attrs": attrs, "type_groups": groups,
+            "required_inputs": [t for t in inputs if not t["optional"]],
+            "optional_inputs": [t for t in inputs if t["optional"]],
             "devices": [d for d in devices if op.kernel(d)],
             "shape_ints": list(scope.ints), "shape_lists": list(scope.lists),
             "checks_inputs": bool(constraints) or any(t["rank"] is not None or t["shape"]

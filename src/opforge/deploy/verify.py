@@ -58,7 +58,7 @@ class Client:
         tc = self.tc
         batch = model["max_batch_size"] > 0
         requests = []
-        for spec in model["inputs"]:
+        for spec in (t for t in model["inputs"] if t["name"] in inputs):  # absent: not sent
             # tritonclient takes BF16 as ml_dtypes.bfloat16 arrays (since r26.06)
             value = np.asarray(inputs[spec["name"]], dtype=dtypes.numpy_dtype(spec["dtype"]))
             if batch:
@@ -87,7 +87,8 @@ def _tensors(items: list[dict]) -> list[dict]:
         facts = dtypes.by_triton(data_type)  # None: a type no op of a recipe takes
         dtype, datatype = (facts.name, facts.wire) if facts else (None, None)
         found.append({"name": t["name"], "dims": [int(d) for d in t.get("dims", [])],
-                      "data_type": data_type, "dtype": dtype, "datatype": datatype})
+                      "data_type": data_type, "dtype": dtype, "datatype": datatype,
+                      "optional": bool(t.get("optional", False))})
     return found
 
 
@@ -129,8 +130,17 @@ def fits(op: dict, vector: dict, model: dict) -> tuple[dict | None, str]:
         return None, f"runs {op['name']} with {has}, the vector needs {wanted}"
     by_name = {t["name"]: t for t in model["inputs"]}
     names = [t["name"] for t in op["inputs"]]
-    if sorted(by_name) != sorted(names):
+    required = [t["name"] for t in op["inputs"] if not t.get("optional")]
+    # a model may leave an optional input out, or declare it (`optional: true` in its
+    # config where requests may leave it out)
+    if not set(required) <= set(by_name) <= set(names):
         return None, f"inputs {sorted(by_name)}, the op's are {names}"
+    if given_elsewhere := sorted(set(vector["inputs"]) - set(by_name)):
+        return None, f"takes no input {given_elsewhere[0]}, which the vector gives"
+    if needed := sorted(n for n, t in by_name.items()
+                        if n not in vector["inputs"] and not t.get("optional")):
+        return None, (f"needs input {needed[0]}, which the vector leaves out (declare it "
+                      f"`optional: true` in the model's config)")
     binding = dict(vector["types"])
     for t in op["inputs"] + op["outputs"]:
         served = by_name.get(t["name"]) or next((o for o in model["outputs"]
@@ -145,7 +155,7 @@ def fits(op: dict, vector: dict, model: dict) -> tuple[dict | None, str]:
                 return None, f"{var} is {binding[var]} for the vector, {served['dtype']} here"
         elif served["dtype"] != var:
             return None, f"{t['name']} is {served['data_type']}, the op's is {var}"
-    for t in op["inputs"]:
+    for t in (t for t in op["inputs"] if t["name"] in vector["inputs"]):
         shape = _shape(vector["inputs"][t["name"]])
         dims = by_name[t["name"]]["dims"]
         if len(shape) != len(dims) or any(d not in (-1, s) for d, s in zip(dims, shape)):

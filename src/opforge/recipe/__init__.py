@@ -114,6 +114,15 @@ class Input(TensorArg):
     """The shape the input must have, a shape expression over the op's other inputs and int
     attributes (see "Shape expressions" below): "[x[-1]]" (one dim, x's last), "x[:-1]" (x's
     shape without its last dim), "like(x)" (x's shape)."""
+    optional: bool = False
+    """The input may be absent (a LayerNorm's bias, a mask): the kernel sees an
+    opforge::OptionalTensorView whose has_value() says whether it was given. Optional inputs
+    come after every required one; their rank, shape and the constraints that name them are
+    checked only when they are given; no output shape and no required input's shape may
+    depend on one, and a type variable of one must also be a required input's. PyTorch:
+    `Tensor? name=None`; TensorFlow: a list of 0 or 1 tensors (`name=[]` absent,
+    `name=[t]` given); ONNX Runtime: an optional input (left out, or an empty name in the
+    node). TensorRT refuses it: a plugin's inputs are fixed in number."""
 
 
 class Output(TensorArg):
@@ -195,6 +204,10 @@ class _Signature(_Model):
     tests: list[TestVector] = []
     """Test vectors, run by `opforge test`: a kernel op's in every framework, a native op's
     in its block's framework."""
+
+    def required_inputs(self) -> list[TensorArg]:
+        """The inputs every call gives (all of them but the optional ones)."""
+        return [t for t in self.inputs if not getattr(t, "optional", False)]
 
     def dtype_options(self, dtype: str) -> list[str]:
         return list(self.types[dtype]) if dtype in self.types else [dtype]
@@ -599,6 +612,42 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[
     return problems
 
 
+def _optional_problems(op: _Signature, loc: tuple, required_vars: set[str]) -> list[tuple]:
+    """Where optional inputs may stand: after every required input (a PyTorch schema takes
+    no required argument after a defaulted one; ONNX leaves out trailing inputs), beside at
+    least one required input, and with a dtype known without them."""
+    problems = []
+    optional = [i for i, t in enumerate(op.inputs) if getattr(t, "optional", False)]
+    if not optional:
+        return problems
+    if len(optional) == len(op.inputs):
+        problems.append((loc + ("inputs",), f"op {op.name}: every input is optional; give it "
+                                            f"at least one required input (the glue takes "
+                                            f"the device and dtypes from one)"))
+        return problems
+    first_required_after = [i for i in range(optional[0], len(op.inputs)) if i not in optional]
+    if first_required_after:
+        i = first_required_after[0]
+        problems.append((loc + ("inputs", i), f"op {op.name}: required input "
+                                              f"{op.inputs[i].name!r} follows the optional input "
+                                              f"{op.inputs[optional[0]].name!r}; put optional "
+                                              f"inputs after every required one"))
+    for i in optional:
+        t = op.inputs[i]
+        if t.dtype in op.types and t.dtype not in required_vars:
+            problems.append((loc + ("inputs", i, "dtype"),
+                             f"op {op.name}: optional input {t.name!r} is the only kind of "
+                             f"input of type variable {t.dtype!r}, whose dtype is then unknown "
+                             f"when it is absent; give a required input that type too, or use "
+                             f"a concrete dtype"))
+    return problems
+
+
+def _optional_named(op: Op, names: tuple[str, ...]) -> list[str]:
+    optional = {t.name for t in op.inputs if t.optional}
+    return [n for n in dict.fromkeys(names) if n in optional]
+
+
 def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
     """Output shape rules, input shapes and constraints that do not parse in the op's scope;
     each message names the op, the argument and the bad token."""
@@ -614,6 +663,19 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
                 problems.append((loc + (group, i, "shape"),
                                  f"op {op.name}, {group[:-1]} {arg.name}: {exc}"))
                 continue
+            named = _optional_named(op, rule.inputs())
+            if named and (group == "outputs" or not getattr(arg, "optional", False)):
+                what = "output" if group == "outputs" else "required input"
+                problems.append((loc + (group, i, "shape"),
+                                 f"op {op.name}, {what} {arg.name}: its shape {rule} names the "
+                                 f"optional input {named[0]!r}, which may be absent; base it on "
+                                 f"required inputs and attributes only"))
+            elif named and named != [arg.name]:
+                problems.append((loc + (group, i, "shape"),
+                                 f"op {op.name}, optional input {arg.name}: its shape {rule} "
+                                 f"names another optional input, "
+                                 f"{[n for n in named if n != arg.name][0]!r}; base it on "
+                                 f"required inputs and attributes only"))
             if group == "inputs" and rule.kind == "broadcast":
                 problems.append((loc + (group, i, "shape"),
                                  f"op {op.name}, input {arg.name}: broadcast() gives an "
@@ -638,6 +700,7 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append((loc + ("inputs",), f"name {dup!r} is used more than once in the op"))
     input_names = [i.name for i in op.inputs]
+    required_names = [i.name for i in op.required_inputs()]
     for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
         for i, arg in enumerate(items):
             if arg.dtype not in op.types and arg.dtype not in DTYPES:
@@ -652,6 +715,8 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
                              f"type variable {out.dtype!r} is used by no input, so its dtype "
                              f"cannot be known at run time; give an input that type or use a "
                              f"concrete dtype"))
+    # a variable only optional inputs have is reported there
+    problems += _optional_problems(op, loc, {t.dtype for t in op.required_inputs()})
     used = {a.dtype for a in args}
     for var in op.types:
         if var not in used:
@@ -663,7 +728,7 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
     attrs = {a.name: a for a in op.attrs}
     for t, vec in enumerate(op.tests):
         vloc = loc + ("tests", t)
-        for name in sorted(set(input_names) - set(vec.inputs)):
+        for name in sorted(set(required_names) - set(vec.inputs)):
             problems.append((vloc + ("inputs",), f"no value for input {name!r}"))
         for name in sorted(set(vec.inputs) - set(input_names)):
             problems.append((vloc + ("inputs", name), f"not an input of {op.name} "

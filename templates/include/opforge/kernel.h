@@ -248,6 +248,21 @@ using TensorView = detail::View<void>;
 // input may alias a tensor the caller still uses, so writing to it would corrupt that.
 using ConstTensorView = detail::View<const void>;
 
+// An optional input (`optional = true` in the recipe): a ConstTensorView that may be absent.
+// has_value() is false when the caller left the input out; its data is then nullptr and its
+// shape empty (ndim 0), so a kernel asks has_value() before reading it. The glue checks an
+// optional input's declared rank, shape and the constraints naming it only when it is given.
+struct OptionalTensorView : ConstTensorView {
+  bool present = false;
+
+  OptionalTensorView() = default;
+  // A given input (the glue's view of it, read-only or not).
+  template <class Other>
+  OptionalTensorView(const detail::View<Other>& given)  // NOLINT: implicit by design
+      : ConstTensorView(given), present(true) {}
+  bool has_value() const { return present; }
+};
+
 // Per-call context: the device and its stream (nullptr on CPU), and the error channel.
 struct Context {
   void* stream = nullptr;  // cudaStream_t for CUDA kernels

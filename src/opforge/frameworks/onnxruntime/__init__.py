@@ -75,18 +75,22 @@ class OnnxRuntime(TritonserverImage):
 
         def output_dtype(out: dict):
             if out["dtype"] in op["types"]:  # the dtype its type variable has on an input
-                source = next(i for i in op["inputs"] if i["dtype"] == out["dtype"])
+                source = next(i for i in op["inputs"]
+                              if i["dtype"] == out["dtype"] and i["name"] in inputs)
                 return inputs[source["name"]].dtype
             return numpy_dtype(out["dtype"])
 
         node_attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in attrs.items()}
-        node = helper.make_node(op["name"], [i["name"] for i in op["inputs"]],
+        # an absent optional input is an empty name in the node, as ONNX writes one
+        given = [i for i in op["inputs"] if i["name"] in inputs]
+        node = helper.make_node(op["name"], [i["name"] if i in given else ""
+                                             for i in op["inputs"]],
                                 [o["name"] for o in op["outputs"]], domain=recipe["namespace"],
                                 **node_attrs)
         graph = helper.make_graph(
             [node], f"opforge_{op['name']}",
             [helper.make_tensor_value_info(i["name"], elem(inputs[i["name"]].dtype), None)
-             for i in op["inputs"]],
+             for i in given],
             [helper.make_tensor_value_info(o["name"], elem(output_dtype(o)), None)
              for o in op["outputs"]])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
@@ -101,7 +105,7 @@ class OnnxRuntime(TritonserverImage):
         # through OrtValues on the CPU: ONNX Runtime's numpy conversions know no bfloat16
         # (and give FP8 as uint8), so those cross as bytes
         binding = session.io_binding()
-        for i in op["inputs"]:
+        for i in given:
             binding.bind_ortvalue_input(i["name"], to_ort_value(inputs[i["name"]], elem))
         for o in op["outputs"]:
             binding.bind_output(o["name"], "cpu")

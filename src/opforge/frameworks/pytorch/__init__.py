@@ -69,7 +69,9 @@ class PyTorch(WheelFramework):
         import torch
 
         fn = getattr(getattr(torch.ops, recipe["namespace"]), op["name"])
-        args = [to_torch(inputs[i["name"]]).to(device) for i in op["inputs"]]
+        # an absent optional input is None (the schema's `Tensor? name=None`)
+        args = [to_torch(inputs[i["name"]]).to(device) if i["name"] in inputs else None
+                for i in op["inputs"]]
         with torch.no_grad():
             result = fn(*args, **attrs)
         if isinstance(result, torch.Tensor):

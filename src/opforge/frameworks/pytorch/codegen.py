@@ -41,7 +41,9 @@ def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
     outputs = context["outputs"]
     # Attributes are keyword-only in torch (as they are attrs in TensorFlow): the schema
     # then allows a required attribute after one with a default.
-    params = [f"Tensor {t['name']}" for t in context["inputs"]] + (["*"] if attrs else []) + \
+    # An optional input is `Tensor? name=None`: positional, after the required ones.
+    params = [f"Tensor? {t['name']}=None" if t["optional"] else f"Tensor {t['name']}"
+              for t in context["inputs"]] + (["*"] if attrs else []) + \
         [a["torch_arg"] for a in attrs]
     if len(outputs) == 1:
         returns, cpp_return = "Tensor", "at::Tensor"

@@ -88,7 +88,10 @@ class TensorFlow(WheelFramework):
         name = op["name"] if op.get("native") else tf_op_name(recipe["namespace"], op["name"])
         fn = getattr(handle, python_name(name))
         with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
-            result = fn(**{i["name"]: inputs[i["name"]] for i in op["inputs"]}, **attrs)
+            # an optional input is a list: [] absent, [value] given
+            result = fn(**{i["name"]: ([inputs[i["name"]]] if i["name"] in inputs else [])
+                           if i.get("optional") else inputs[i["name"]]
+                           for i in op["inputs"]}, **attrs)
         if not isinstance(result, list | tuple):
             result = (result,)
         return {o["name"]: r.numpy() for o, r in zip(op["outputs"], result)}

@@ -41,7 +41,10 @@ def op_doc(text: str) -> str:
 
 def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
     def tensor(t: dict) -> dict:
-        return {**t, "tf_type": t["dtype"] if t["var"] else attr_dtype(t["dtype"])}
+        # an optional input is a list of N_<name> (0 or 1) tensors: REGISTER_OP has no
+        # optional inputs, and the attr's capital N cannot clash with a recipe's attrs
+        count = {"tf_count": f"N_{t['name']}"} if t.get("optional") else {}
+        return {**t, **count, "tf_type": t["dtype"] if t["var"] else attr_dtype(t["dtype"])}
 
     attrs = []
     for attr, a in zip(op.attrs, context["attrs"]):
@@ -52,6 +55,8 @@ def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
         attrs.append({**a, "tf_cpp_type": cpp_type, "tf_attr": RecipeText(declared)})
     return {**context, "attrs": attrs,
             "inputs": [tensor(t) for t in context["inputs"]],
+            "required_inputs": [tensor(t) for t in context["required_inputs"]],
+            "optional_inputs": [tensor(t) for t in context["optional_inputs"]],
             "outputs": [tensor(t) for t in context["outputs"]],
             "tf_doc": RecipeText(op_doc(op.doc or op.name)),
             "tf_name": tf_op_name(recipe.package.namespace, op.name)}

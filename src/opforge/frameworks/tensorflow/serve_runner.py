@@ -40,8 +40,14 @@ class Runner:
         """Triton tensors by input name -> DLPack capsules by output name (the wrapper
         hands them to Triton as they are)."""
         tf = self.tf
+        # an optional input a request left out is None: not fed (a SavedModel signature
+        # without it runs; a GraphDef's pruned function takes every input it was cut with)
         feeds = {n: tf.experimental.dlpack.from_dlpack(inputs[n].to_dlpack())
-                 for n in self.inputs}
+                 for n in self.inputs if inputs[n] is not None}
+        if not self.by_name and len(feeds) < len(self.inputs):
+            absent = [n for n in self.inputs if n not in feeds]
+            raise ValueError(f"input {absent[0]} is absent, but a GraphDef model takes every "
+                             f"input of its config; serve it as a SavedModel")
         if self.by_name:
             result = dict(self.fn(**feeds))
         else:

@@ -120,8 +120,14 @@ class TensorRT(TritonserverImage):
 
     # --- code generation and the recipe (codegen, recipe) ---
     def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
-        """Plugins run CUDA kernels (TensorRT's tensor types: the recipe's dtype check)."""
-        problems = []
+        """Plugins run CUDA kernels (TensorRT's tensor types: the recipe's dtype check) and
+        take every input."""
+        problems = [(("inputs", i, "optional"),
+                      f"TensorRT cannot run op {op.name} with its input {t.name!r} absent: a "
+                      f"plugin (IPluginV3) has a fixed number of inputs, and TensorRT has no "
+                      f"absent tensor to give it; build this op in a recipe without tensorrt, "
+                      f"or declare a second op without the input for TensorRT")
+                     for i, t in enumerate(op.inputs) if t.optional]
         if "cuda" in devices and op.cuda is None:
             return problems  # already reported: no cuda kernel source for a cuda target
         if op.cuda is None:
