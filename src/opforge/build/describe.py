@@ -25,7 +25,7 @@ def declaration(recipe: LoadedRecipe, context: dict) -> str:
         ns=recipe.package.namespace, ops=[context])
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("namespace "))
-    return "\n".join(line for line in lines[start:] if line.strip()) + "\n"
+    return "\n".join(lines[start:]).strip() + "\n"
 
 
 def describe(recipe: LoadedRecipe) -> dict:
@@ -61,7 +61,7 @@ def text(data: dict) -> list[str]:
     out: list[str] = []
     for op in data["ops"]:
         out.append(f"{op['name']}: {op['args_struct']} (#include <{data['header']}>)")
-        out += ["  " + line for line in op["declaration"].splitlines()]
+        out += [f"  {line}" if line else "" for line in op["declaration"].splitlines()]
         out.append("  kernels to define:")
         out += [f"    {k['device']:<5} {k['function']} in {k['source']}" for k in op["kernels"]]
         if op["types"]:

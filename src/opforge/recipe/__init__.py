@@ -30,6 +30,7 @@ Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 CAMEL = r"^[A-Z][A-Za-z0-9]*$"
+REFERENCE = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
 
 # The namespace names the ops in every framework and is the kernels' C++ namespace, so it may
 # not be one a framework keeps for its own ops or code (each adapter's namespace_problem), nor
@@ -193,7 +194,7 @@ class Check(_Model):
     name: str = ""
     """Optional label shown in `opforge test` output (with the sample's number); defaults
     to "check" and the check's index."""
-    reference: Annotated[str, Field(pattern=r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")]
+    reference: Annotated[str, Field(pattern=REFERENCE)]
     """The reference function, "FILE.py:FUNCTION", the file relative to the recipe's folder
     (e.g. "reference.py:topk"). It is imported by path (never evaluated from the recipe) and
     called with the op's inputs as numpy arrays, in order, and its attributes as keywords
@@ -429,7 +430,9 @@ def _message(err: dict) -> str:
     if err["type"] == "string_pattern_mismatch":
         pattern = err["ctx"]["pattern"]
         what = {IDENT: "a lower-case identifier (a-z, 0-9, _)",
-                CAMEL: "a CamelCase identifier starting with a capital letter"}.get(pattern,
+                CAMEL: "a CamelCase identifier starting with a capital letter",
+                REFERENCE: 'FILE.py:FUNCTION (a Python file beside the recipe and a '
+                           'function in it, e.g. "reference.py:topk")'}.get(pattern,
                                                                                  pattern)
         return f"{err['input']!r} must be {what}"
     if err["type"] == "literal_error":
