@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,7 @@ for x, y in ((a, b[0]), (torch.tensor(1.0), torch.zeros(0))):
 def test_numbers_through_the_tensorflow_op(built_example, example_copy):
     code = """
 import sys
+import textwrap
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import opforge_runtime, tensorflow as tf
@@ -327,6 +330,7 @@ def test_onnxruntime_loader_registers_and_refuses_older_runtimes(built_example, 
                                                                  tmp_path):
     code = """
 import sys
+import textwrap
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import numpy as np, onnxruntime as ort, opforge_runtime
@@ -397,6 +401,7 @@ for call in (lambda: torch.ops.shapes.TopK(torch.ones(2, 2), k=3),
 def test_shape_expressions_in_tensorflow_shape_inference_and_checks(built_shapes):
     code = """
 import sys
+import textwrap
 sys.path.insert(0, sys.argv[1])
 import opforge_runtime, tensorflow as tf
 ops = opforge_runtime.load(sys.argv[1])
@@ -429,7 +434,45 @@ def test_shapes_example_passes_its_vectors_in_every_framework(built_shapes):
     report = json.loads(result.stdout)
     frameworks = {"pytorch", "tensorflow"} | ({"onnxruntime"} if ort_sdk_found() else set())
     assert {r["framework"] for r in report["results"]} == frameworks
-    assert (report["passed"], report["failed"]) == (18 * len(frameworks), 0)
+    assert (report["passed"], report["failed"]) == (24 * len(frameworks), 0)
+    # the reference checks: TopK 2 samples and Downsample 1, per dtype of T, compared with
+    # reference.py's numpy on the same seeded inputs in every framework
+    checks = [r for r in report["results"] if r.get("kind") == "check"]
+    assert sorted({(r["op"], r["vector"]) for r in checks}) == [
+        ("Downsample", "random[0]"), ("TopK", "random[0]"), ("TopK", "random[1]")]
+    assert len(checks) == 6 * len(frameworks) and all(r["seed"] == 0 for r in checks)
+
+
+def test_a_reference_the_op_disagrees_with_fails_naming_the_worst_element(built_shapes,
+                                                                          tmp_path):
+    """The kernels as built, a reference edited to disagree at one element: exit 6, and the
+    element is named in the table and in --json (index, got, expected, errors)."""
+    folder = tmp_path / "shapes"
+    shutil.copytree(built_shapes, folder, ignore=shutil.ignore_patterns("build", "dist"))
+    reference = folder / "reference.py"
+    reference.write_text(reference.read_text() + textwrap.dedent("""
+        def downsample(x, scale, strides):
+            y = x[:, :, ::strides[0]] * scale[None, :, None]
+            y[1, 2, 3] += 0.5
+            return y
+        """))
+    args = ("test", str(folder / "recipe.toml"), "--release", "local", "--out",
+            str(built_shapes / "dist"), "--framework", "pytorch", "--framework", "tensorflow")
+    result = opforge(*args, "--json")
+    assert result.returncode == 6, result.stdout + result.stderr
+    failed = [r for r in json.loads(result.stdout)["results"] if not r["ok"]]
+    assert {(r["op"], r["vector"], r["framework"]) for r in failed} == {
+        ("Downsample", "random[0]", fw) for fw in ("pytorch", "tensorflow")}
+    for row in failed:
+        worst = row["outputs"]["y"]["worst"]
+        assert worst["index"] == [1, 2, 3]
+        assert worst["abs_error"] == pytest.approx(0.5)
+        assert worst["got"] == pytest.approx(worst["expected"] - 0.5)
+    text = opforge(*args)
+    assert text.returncode == 6
+    assert re.search(r"Downsample \[pytorch\] random\[0\]: y: max error 0\.5 > atol 1e-05 "
+                     r"\+ rtol 1e-05; worst at \[1, 2, 3\]: got \S+, expected \S+ \(abs "
+                     r"error 0\.5, rel error \S+\)", text.stdout), text.stdout
 
 
 @pytest.fixture(scope="session")

@@ -439,3 +439,94 @@ def test_tensorrt_refuses_an_optional_input_saying_why(tmp_path):
     assert any("ops[0].inputs[2].optional: TensorRT cannot run op AddSub with its input "
                "'bias' absent: a plugin (IPluginV3) has a fixed number of inputs" in p
                for p in found), found
+
+
+# --- reference checks ([[ops.checks]]) --------------------------------------------------
+
+CHECK = GOOD + """
+[[ops.checks]]
+name = "random"
+reference = "ref.py:addsub"
+inputs = { a = { shape = [2, 3], range = [-3, 3] }, b = { shape = [2, 3] } }
+samples = 3
+seed = 7
+"""
+
+
+def with_reference(tmp_path: Path, text: str = "def addsub(a, b, alpha):\n    return a + b\n"):
+    (tmp_path / "ref.py").write_text(text)
+
+
+def test_a_reference_check_loads(tmp_path):
+    with_reference(tmp_path)
+    check = recipe.load(write(tmp_path, CHECK)).ops[0].checks[0]
+    assert (check.label(0), check.samples, check.seed) == ("random", 3, 7)
+    assert check.reference_parts() == ("ref.py", "addsub")
+    assert check.inputs["a"].shape == [2, 3] and check.inputs["a"].range == [-3.0, 3.0]
+    assert check.inputs["b"].range is None and check.atol is None
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ('reference = "ref.py:addsub"', 'reference = "ref.py"',
+     "ops[0].checks[0].reference: 'ref.py' must be FILE.py:FUNCTION (a Python file beside "
+     "the recipe and a function in it, e.g. \"reference.py:topk\")"),
+    ('reference = "ref.py:addsub"', 'reference = "nope.py:addsub"',
+     "ops[0].checks[0].reference: 'nope.py' does not exist (looked for"),
+    ('reference = "ref.py:addsub"', 'reference = "../ref.py:addsub"',
+     "ops[0].checks[0].reference: '../ref.py' is outside the recipe's folder"),
+    (", b = { shape = [2, 3] }", "",
+     "ops[0].checks[0].inputs: no shape for input 'b': give b = { shape = [...] }"),
+    ("b = { shape = [2, 3] }", "b = { shape = [2, 3] }, c = { shape = [1] }",
+     "ops[0].checks[0].inputs.c: not an input of AddSub (a, b)"),
+    ("range = [-3, 3]", "range = [3, -3]",
+     "ops[0].checks[0].inputs.a.range: [3, -3] is not a range: give [low, high] with low <= high"),
+    ("samples = 3", "sample = 3", "ops[0].checks[0].sample: unknown key; did you mean 'samples'?"),
+    ("samples = 3", "samples = 0", "ops[0].checks[0].samples: Input should be greater than or "
+                                   "equal to 1"),
+    ("seed = 7", 'types = { T = "float64" }',
+     "ops[0].checks[0].types.T: float64 is not one of T's dtypes (float32)"),
+    ("seed = 7", "attrs = { beta = 1 }", "ops[0].checks[0].attrs.beta: not an attribute of AddSub"),
+    ("shape = [2, 3], range", "shape = [2, 3, 1, 1, 1, 1, 1, 1, 1], range",
+     "ops[0].checks[0].inputs.a.shape: List should have at most 8 items"),
+])
+def test_bad_reference_check(tmp_path, old, new, expected):
+    with_reference(tmp_path)
+    assert old in CHECK
+    found = problems(tmp_path, CHECK.replace(old, new))
+    assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize("dtype,value_range,why", [
+    ("int8", "[-200, 0]", "[-200, 0] is outside int8 (-128 to 127)"),
+    ("int32", "[0.5, 2]", "[0.5, 2]: an integer (int32) range takes integers"),
+    ("bool", "[0, 1]", "bool inputs take no range (they are drawn true or false)"),
+])
+def test_a_check_range_must_fit_the_dtype(tmp_path, dtype, value_range, why):
+    with_reference(tmp_path)
+    text = (CHECK.replace('types = { T = ["float32"] }', f'types = {{ T = ["{dtype}"] }}')
+            .replace("range = [-3, 3]", f"range = {value_range}")
+            .replace("expect = { sum = [3.0] }", "error = \"x\"")
+            .replace("inputs = { a = [1.0], b = [2.0] }", "inputs = { a = [1], b = [2] }"
+                     if dtype != "bool" else "inputs = { a = [true], b = [false] }"))
+    assert problems(tmp_path, text) == [f"{tmp_path / 'recipe.toml'}:25: ops[0].checks[0]."
+                                        f"inputs.a.range: {why}"]
+
+
+@pytest.mark.parametrize("source,why", [
+    ("def other(a, b, alpha):\n    return a\n", "has no function 'addsub'"),
+    ("import not_a_module_anywhere\n", "failed to import: ModuleNotFoundError: No module "
+                                       "named 'not_a_module_anywhere'"),
+    ("def addsub(a, b:\n", "failed to import: SyntaxError"),
+])
+def test_a_reference_that_cannot_be_had_is_a_recipe_error_naming_the_key(tmp_path, source, why):
+    """`opforge test` imports every reference (by path) before it starts a child."""
+    from opforge.artifacts import vectors
+
+    with_reference(tmp_path, source)
+    loaded = recipe.load(write(tmp_path, CHECK))
+    with pytest.raises(RecipeError) as info:
+        vectors.check_references(loaded, vectors.spec_for(loaded))
+    [detail] = info.value.details
+    assert detail.startswith(f"{loaded.path}: ops[0].checks[0].reference: "
+                             f"{tmp_path.resolve() / 'ref.py'} ")
+    assert why in detail

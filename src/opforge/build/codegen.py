@@ -39,6 +39,11 @@ from opforge.build.literals import (RecipeText, attr_literal, cmake_list, cmake_
 from opforge.frameworks import Framework, Toolchain
 from opforge.recipe import LoadedRecipe, Op
 
+# tensor -> the C++ type a kernel's Args struct holds it in (kernel API): inputs read-only
+KERNEL_INPUT_TYPE = "opforge::ConstTensorView"
+KERNEL_OPTIONAL_INPUT_TYPE = "opforge::OptionalTensorView"  # has_value() false when absent
+KERNEL_OUTPUT_TYPE = "opforge::TensorView"
+
 # attribute type -> the C++ type a kernel's Args struct holds it in (kernel API)
 KERNEL_ATTR_TYPES = {"int": "int64_t", "float": "double", "bool": "bool",
                      "string": "const char*", "int[]": "opforge::Span<int64_t>",
@@ -133,7 +138,8 @@ def op_context(op: Op, devices: list[str]) -> dict:
 
     def tensor(t, is_output: bool) -> dict:
         var = t.dtype if t.dtype in op.types else None
-        ctx = {"name": t.name, "dtype": t.dtype, "var": var, "dtypes": op.dtype_options(t.dtype)}
+        ctx = {"name": t.name, "dtype": t.dtype, "var": var, "dtypes": op.dtype_options(t.dtype),
+               "cpp_type": KERNEL_OUTPUT_TYPE if is_output else KERNEL_INPUT_TYPE}
         if is_output:
             rule = shapes.parse(t.shape, scope)
             ctx["rule_text"] = str(rule)
@@ -142,6 +148,8 @@ def op_context(op: Op, devices: list[str]) -> dict:
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
         else:
             ctx["optional"] = t.optional
+            if t.optional:
+                ctx["cpp_type"] = KERNEL_OPTIONAL_INPUT_TYPE
             ctx["rank"] = t.rank
             ctx["shape"] = _rule_context(shapes.parse(t.shape, scope), scope) if t.shape else None
         return ctx
@@ -158,11 +166,19 @@ def op_context(op: Op, devices: list[str]) -> dict:
     for t in inputs:
         if t["var"]:
             groups.setdefault(t["var"], []).append(t["name"])
+    kernel_devices = [d for d in devices if op.kernel(d)]
+    args_struct = f"{op.name}Args"
     return {"name": op.name, "doc": RecipeText(op.doc), "types": op.types, "inputs": inputs,
             "outputs": outputs, "attrs": attrs, "type_groups": groups,
             "required_inputs": [t for t in inputs if not t["optional"]],
             "optional_inputs": [t for t in inputs if t["optional"]],
-            "devices": [d for d in devices if op.kernel(d)],
+            "devices": kernel_devices, "args_struct": args_struct,
+            # the function each device's kernel source defines, in the recipe's namespace
+            "kernels": [{"device": d, "function": f"{op.name}_{d}",
+                         "source": RecipeText(op.kernel(d)),
+                         "signature": f"void {op.name}_{d}(opforge::Context& ctx, "
+                                      f"const {args_struct}& args)"}
+                        for d in kernel_devices],
             "shape_ints": list(scope.ints), "shape_lists": list(scope.lists),
             "checks_inputs": bool(constraints) or any(t["rank"] is not None or t["shape"]
                                                       for t in inputs),

@@ -134,6 +134,22 @@ def cmd_test(args) -> int:
     return report.exit_code()
 
 
+def cmd_describe(args) -> int:
+    from opforge import recipe as recipe_mod
+    from opforge.build import describe
+
+    data = describe.describe(recipe_mod.load(args.recipe))
+    if args.json:
+        print_json(data)
+    elif not data["ops"]:
+        log.info(f"{args.recipe} has no kernel ops (only [[native]] sources, whose API is "
+                 f"their framework's)")
+    else:
+        for line in describe.text(data):
+            print(line)
+    return 0
+
+
 def cmd_new(args) -> int:
     from opforge.recipe import scaffold
 
@@ -294,5 +310,5 @@ def cmd_sdk(args) -> int:
 COMMANDS = {"releases": cmd_releases, "build": cmd_build, "check": cmd_check, "test": cmd_test,
             "package": cmd_package, "wheel": cmd_wheel, "serve": cmd_serve,
             "verify": cmd_verify, "matrix": cmd_matrix,
-            "new": cmd_new,
+            "new": cmd_new, "describe": cmd_describe,
             "doctor": cmd_doctor, "sdk": cmd_sdk}

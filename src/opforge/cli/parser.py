@@ -43,6 +43,7 @@ typical use:
   opforge releases show 24.09                        what Triton 24.09 pins, with sources
   opforge build recipe.toml --release local          libraries for the installed frameworks
   opforge test recipe.toml --release local           run the recipe's test vectors on them
+  opforge describe recipe.toml                       the kernel API: Args structs, functions
   opforge package recipe.toml --model-repository M  put the libraries into a model repository
   opforge serve M                                    a real tritonserver on 127.0.0.1, ops loaded
   opforge verify recipe.toml --url 127.0.0.1:8000    every test vector through that server
@@ -70,6 +71,7 @@ or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
     _add_doctor(sub)
     _add_sdk(sub)
     _add_new(sub)
+    _add_describe(sub)
     return parser
 
 
@@ -119,6 +121,18 @@ def _add_test(sub) -> None:
     p.add_argument("--framework", action="append", metavar="NAME")
     p.add_argument("--out", type=Path, help="artifact folder the build wrote (default: dist/ "
                    "beside the recipe)")
+
+
+def _add_describe(sub) -> None:
+    p = sub.add_parser("describe", help="the kernel API of each op: its Args struct, the "
+                       "kernel functions to define, dtypes, shapes, constraints",
+                       description="Print, per op, the Args struct its kernel receives (from "
+                       "the generated opforge/ops.h: inputs as ConstTensorView, outputs as "
+                       "TensorView, attributes in their C++ types), the kernel function each "
+                       "device's source must define, the dtypes of each type variable, the "
+                       "shapes and the constraints the glue checks. Needs no build.")
+    _common(p)
+    p.add_argument("recipe", type=Path)
 
 
 def _add_check(sub) -> None:

@@ -30,6 +30,7 @@ Device = Literal["cpu", "cuda"]
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 CAMEL = r"^[A-Z][A-Za-z0-9]*$"
+REFERENCE = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
 
 # The namespace names the ops in every framework and is the kernels' C++ namespace, so it may
 # not be one a framework keeps for its own ops or code (each adapter's namespace_problem), nor
@@ -181,6 +182,60 @@ class TestVector(_Model):
     """Relative tolerance; default by dtype like `atol`."""
 
 
+class CheckInput(_Model):
+    """How a reference check draws one input: its shape and the range of its values."""
+
+    shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=8)]
+    """The input's shape, e.g. [4, 16]; [] for a scalar (at most 8 dims)."""
+    range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    """[low, high] of the values drawn: uniform in [low, high) for floats, integers from
+    low to high inclusive. Default: [-1, 1] for floats, [-10, 10] for integers (clipped to
+    the dtype: [0, 10] for uint8). Bool inputs are true or false with equal odds and take no
+    range."""
+
+
+class Check(_Model):
+    """A test against a reference: `opforge test` draws random inputs, runs the op in every
+    framework built and compares its outputs with what a Python (numpy) function returns for
+    the same inputs, within the dtype's tolerance; a failure names the worst element (its
+    index, the value got and expected, the absolute and relative error)."""
+
+    name: str = ""
+    """Optional label shown in `opforge test` output (with the sample's number); defaults
+    to "check" and the check's index."""
+    reference: Annotated[str, Field(pattern=REFERENCE)]
+    """The reference function, "FILE.py:FUNCTION", the file relative to the recipe's folder
+    (e.g. "reference.py:topk"). It is imported by path (never evaluated from the recipe) and
+    called with the op's inputs as numpy arrays, in order, and its attributes as keywords
+    (defaults filled in): `topk(x, k=5)`. It returns the op's outputs: one array for an op
+    with one output, else a tuple in output order or a dict by output name (some outputs
+    only, if it likes). bfloat16 and FP8 arrays are ml_dtypes'."""
+    inputs: dict[str, CheckInput]
+    """How to draw every input: { x = { shape = [4, 16], range = [-3, 3] } }."""
+    attrs: dict[str, Any] = {}
+    """Attribute values; attributes left out take their default."""
+    types: dict[str, DType] = {}
+    """Concrete dtype per type variable. Type variables left out run the check once for each
+    of their dtypes."""
+    samples: Annotated[int, Field(ge=1, le=1000)] = 1
+    """How many random draws to compare (each one a result row)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """Seed of the numpy random Generator the inputs are drawn with: the same inputs in every
+    framework and every run."""
+    atol: float | None = None
+    """Absolute tolerance; default by dtype, as for test vectors."""
+    rtol: float | None = None
+    """Relative tolerance; default by dtype, as for test vectors."""
+
+    def label(self, index: int) -> str:
+        return self.name or f"check{index}"
+
+    def reference_parts(self) -> tuple[str, str]:
+        """(file, function) of `reference`."""
+        file, _, function = self.reference.rpartition(":")
+        return file, function
+
+
 class _Signature(_Model):
     """What every op declares, kernel or native: its arguments, attributes, type variables
     and test vectors."""
@@ -204,6 +259,9 @@ class _Signature(_Model):
     tests: list[TestVector] = []
     """Test vectors, run by `opforge test`: a kernel op's in every framework, a native op's
     in its block's framework."""
+    checks: list[Check] = []
+    """Tests against a Python reference function on random inputs, run by `opforge test` where
+    the op's test vectors run."""
 
     def required_inputs(self) -> list[TensorArg]:
         """The inputs every call gives (all of them but the optional ones)."""
@@ -385,7 +443,9 @@ def _message(err: dict) -> str:
     if err["type"] == "string_pattern_mismatch":
         pattern = err["ctx"]["pattern"]
         what = {IDENT: "a lower-case identifier (a-z, 0-9, _)",
-                CAMEL: "a CamelCase identifier starting with a capital letter"}.get(pattern,
+                CAMEL: "a CamelCase identifier starting with a capital letter",
+                REFERENCE: 'FILE.py:FUNCTION (a Python file beside the recipe and a '
+                           'function in it, e.g. "reference.py:topk")'}.get(pattern,
                                                                                  pattern)
         return f"{err['input']!r} must be {what}"
     if err["type"] == "literal_error":
@@ -584,7 +644,7 @@ def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[
 
 def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
     """Checks across fields of one kernel op; returns (loc, message) pairs."""
-    problems = _check_signature(op, loc)
+    problems = _check_signature(op, loc, recipe_dir)
     for group, items in (("inputs", op.inputs), ("outputs", op.outputs), ("attrs", op.attrs)):
         for i, arg in enumerate(items):
             if arg.name in CPP_KEYWORDS:
@@ -692,7 +752,7 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
     return problems
 
 
-def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
+def _check_signature(op: _Signature, loc: tuple, recipe_dir: Path) -> list[tuple]:
     """Checks of an op's names, dtypes, type variables, attributes and test vectors."""
     problems: list[tuple] = []
     args = [*op.inputs, *op.outputs]
@@ -725,7 +785,6 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
     for i, attr in enumerate(op.attrs):
         if attr.default is not None and (why := _attr_problem(attr.type, attr.default)):
             problems.append((loc + ("attrs", i, "default"), why))
-    attrs = {a.name: a for a in op.attrs}
     for t, vec in enumerate(op.tests):
         vloc = loc + ("tests", t)
         for name in sorted(set(required_names) - set(vec.inputs)):
@@ -758,21 +817,81 @@ def _check_signature(op: _Signature, loc: tuple) -> list[tuple]:
                         and (why := _tensor_value_problem(value, d))]
                 if whys:
                     problems.append((vloc + (group, name), whys[0]))
-        for name, value in vec.attrs.items():
-            if name not in attrs:
-                problems.append((vloc + ("attrs", name), f"not an attribute of {op.name}"))
-            elif why := _attr_problem(attrs[name].type, value):
-                problems.append((vloc + ("attrs", name), why))
-        for name in (n for n, a in attrs.items() if a.default is None and n not in vec.attrs):
-            problems.append((vloc + ("attrs",), f"required attribute {name!r} has no value"))
-        for var, dtype in vec.types.items():
-            if var not in op.types:
-                problems.append((vloc + ("types", var), f"not a type variable of {op.name}"))
-            elif dtype not in op.types[var]:
-                problems.append((vloc + ("types", var),
-                                 f"{dtype} is not one of {var}'s dtypes "
-                                 f"({', '.join(op.types[var])})"))
+        problems += _binding_problems(op, vloc, vec.attrs, vec.types)
+    for c, check in enumerate(op.checks):
+        problems += _check_problems(op, check, loc + ("checks", c), recipe_dir)
     return problems
+
+
+def _binding_problems(op: _Signature, loc: tuple, given_attrs: dict, given_types: dict
+                      ) -> list[tuple]:
+    """Checks of a test's attribute values and type-variable dtypes (vectors and checks)."""
+    problems: list[tuple] = []
+    attrs = {a.name: a for a in op.attrs}
+    for name, value in given_attrs.items():
+        if name not in attrs:
+            problems.append((loc + ("attrs", name), f"not an attribute of {op.name}"))
+        elif why := _attr_problem(attrs[name].type, value):
+            problems.append((loc + ("attrs", name), why))
+    for name in (n for n, a in attrs.items() if a.default is None and n not in given_attrs):
+        problems.append((loc + ("attrs",), f"required attribute {name!r} has no value"))
+    for var, dtype in given_types.items():
+        if var not in op.types:
+            problems.append((loc + ("types", var), f"not a type variable of {op.name}"))
+        elif dtype not in op.types[var]:
+            problems.append((loc + ("types", var),
+                             f"{dtype} is not one of {var}'s dtypes "
+                             f"({', '.join(op.types[var])})"))
+    return problems
+
+
+def _check_problems(op: _Signature, check: Check, loc: tuple, recipe_dir: Path
+                    ) -> list[tuple]:
+    """Checks of a reference check: its reference file, every input's draw, its bindings."""
+    problems = _binding_problems(op, loc, check.attrs, check.types)
+    file, _ = check.reference_parts()
+    path = (recipe_dir / file).resolve()
+    if not path.is_relative_to(recipe_dir.resolve()):
+        problems.append((loc + ("reference",), f"{file!r} is outside the recipe's folder"))
+    elif not path.is_file():
+        problems.append((loc + ("reference",), f"{file!r} does not exist (looked for {path})"))
+    input_names = [i.name for i in op.inputs]
+    required = [i.name for i in op.required_inputs()]  # an optional one left out is absent
+    for name in sorted(set(required) - set(check.inputs)):
+        problems.append((loc + ("inputs",), f"no shape for input {name!r}: give "
+                                            f"{name} = {{ shape = [...] }}"))
+    for name in sorted(set(check.inputs) - set(input_names)):
+        problems.append((loc + ("inputs", name), f"not an input of {op.name} "
+                                                 f"({', '.join(input_names)})"))
+    declared = {t.name: t.dtype for t in op.inputs}
+    for name, draw in check.inputs.items():
+        if name not in declared or draw.range is None:
+            continue
+        low, high = draw.range
+        options = ([check.types[declared[name]]] if declared[name] in check.types
+                   else op.dtype_options(declared[name]))
+        for dtype in (d for d in options if d in dtypes.FACTS):
+            why = draw_range_problem(dtype, low, high)
+            if why:
+                problems.append((loc + ("inputs", name, "range"), why))
+                break
+    return problems
+
+
+def draw_range_problem(dtype: str, low: float, high: float) -> str | None:
+    """Why [low, high] cannot be the range of random `dtype` values, or None."""
+    kind = dtypes.FACTS[dtype].kind
+    if kind == "bool":
+        return "bool inputs take no range (they are drawn true or false)"
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return f"[{low:g}, {high:g}] is not a range: give [low, high] with low <= high"
+    if kind == "int":
+        least, greatest = dtypes.INT_RANGES[dtype]
+        if not (float(low).is_integer() and float(high).is_integer()):
+            return f"[{low:g}, {high:g}]: an integer ({dtype}) range takes integers"
+        if low < least or high > greatest:
+            return (f"[{low:g}, {high:g}] is outside {dtype} ({least} to {greatest})")
+    return None
 
 
 _NATIVE_SUFFIXES = (".cc", ".cpp", ".cxx")
@@ -818,7 +937,7 @@ def _check_native(natives: list, target_frameworks: list, has_ops: bool, recipe_
         for j, op in enumerate(native.ops):
             if names.index(op.name) != j:
                 problems.append((loc + ("ops", j, "name"), f"op {op.name!r} is listed twice"))
-            problems += _check_signature(op, loc + ("ops", j))
+            problems += _check_signature(op, loc + ("ops", j), recipe_dir)
             problems += [(loc + ("ops", j) + where, why) for where, why
                          in framework_dtype_problems(op, frameworks.get(native.framework))]
     return problems

@@ -21,6 +21,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[package]", recipe.Package), ("[target]", recipe.Target), ("[[ops]]", recipe.Op),
     ("ops.inputs[]", recipe.Input), ("ops.outputs[]", recipe.Output),
     ("ops.attrs[]", recipe.Attr), ("[[ops.tests]]", recipe.TestVector),
+    ("[[ops.checks]]", recipe.Check), ("ops.checks.inputs.NAME", recipe.CheckInput),
     ("[[native]]", recipe.Native), ("[[native.ops]]", recipe.NativeOp),
     ("[[models]]", recipe.ModelUse), ("[build]", recipe.BuildOptions),
 ]
@@ -72,7 +73,32 @@ def render_markdown() -> str:
             "unknown; TensorRT builds the same expression with IExprBuilder (attributes are "
             "build-time constants); ONNX Runtime declares no output shape to the graph (its "
             "shape inference sees the outputs as unknown).", ""]
+    out += kernel_api()
     return "\n".join(line for line in out) + "\n"
+
+
+def kernel_api() -> list[str]:
+    """The section on what a kernel receives, from the codegen tables ops.h is made with."""
+    from opforge.build import codegen
+
+    rows = [f"| `{kind}` | `{cpp}` |" for kind, cpp in (
+        ("input", codegen.KERNEL_INPUT_TYPE), ("output", codegen.KERNEL_OUTPUT_TYPE),
+        *((f"{t} attribute", c) for t, c in codegen.KERNEL_ATTR_TYPES.items()))]
+    return ["## The kernel API: Args structs", "",
+            "For each `[[ops]]` the build generates `opforge/ops.h` (include it in the kernel "
+            "source), which declares in the recipe's namespace a struct `<Op>Args` and one "
+            "function per device that has a kernel source: `void <Op>_cpu(opforge::Context& "
+            "ctx, const <Op>Args& args)` (and `<Op>_cuda`), which the `cpu` (`cuda`) source "
+            "defines. The struct has one member per input, output and attribute, named as in "
+            "the recipe and in its order (inputs, outputs, attributes):", "",
+            "| member | C++ type |", "|---|---|", *rows, "",
+            "A tensor view holds the data pointer (`ptr<T>()`: `const T*` for inputs), "
+            "`dtype` (an `opforge::DType`: which dtype a type variable has in this call), `ndim`, "
+            "`shape[i]` and `numel()`; outputs are allocated by the glue with the shape their rule "
+            "gives, and the inputs' declared ranks, shapes and the op's constraints are "
+            "checked before the kernel runs. A kernel reports an error with `ctx.fail(...)`. "
+            "`opforge describe RECIPE` prints every op's struct and functions as ops.h "
+            "declares them (`--json`: as data).", ""]
 
 
 def render_schema() -> str:
