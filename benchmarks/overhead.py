@@ -15,7 +15,7 @@ of each compared (they must be equal), --warmup calls of each, then --rounds rou
 --calls/--rounds calls, generated and hand-written alternating within each round and the
 order swapped every round so that drift hits both alike. Inputs are two 16-element float32
 tensors made once, alpha = 0.5; every call is timed alone (perf_counter_ns around the call,
-which costs both sides the same). Reported: the median per-call time of each op over all its
+which costs both sides the same; the garbage collector off). Reported: the median per-call time of each op over all its
 calls, their ratio generated / hand (target <= 1.05) and difference, and the spread of the
 per-round ratios. Prints a table and writes benchmarks/results/overhead.json.
 """
@@ -23,6 +23,7 @@ per-round ratios. Prints a table and writes benchmarks/results/overhead.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -92,31 +93,26 @@ def generated_library(manifest_path: Path) -> Path:
 
 # --- in the child: both ops as zero-argument calls on the same inputs --------------------
 
-def torch_calls(generated: Path, hand: Path):
+def torch_calls(generated: Path, hand: Path, a, b):
     import torch
 
     torch.ops.load_library(str(generated))
     torch.ops.load_library(str(hand))
-    torch.manual_seed(0)
-    a, b = torch.randn(SIZE), torch.randn(SIZE)
+    a, b = torch.from_numpy(a), torch.from_numpy(b)
     gen, ref = torch.ops.acme.AddSub, torch.ops.hand.AddSub
     return (lambda: gen(a, b, alpha=ALPHA)), (lambda: ref(a, b, alpha=ALPHA))
 
 
-def tensorflow_calls(generated: Path, hand: Path):
-    import numpy as np
+def tensorflow_calls(generated: Path, hand: Path, a, b):
     import tensorflow as tf
 
     gen = tf.load_op_library(str(generated)).acme_add_sub
     ref = tf.load_op_library(str(hand)).hand_add_sub
-    rng = np.random.default_rng(0)
-    a = tf.constant(rng.standard_normal(SIZE, dtype=np.float32))
-    b = tf.constant(rng.standard_normal(SIZE, dtype=np.float32))
+    a, b = tf.constant(a), tf.constant(b)
     return (lambda: gen(a=a, b=b, alpha=ALPHA)), (lambda: ref(a=a, b=b, alpha=ALPHA))
 
 
-def onnxruntime_calls(generated: Path, hand: Path):
-    import numpy as np
+def onnxruntime_calls(generated: Path, hand: Path, a, b):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -136,14 +132,21 @@ def onnxruntime_calls(generated: Path, hand: Path):
                                     providers=["CPUExecutionProvider"])
 
     gen, ref = session(generated, "acme"), session(hand, "hand")
-    rng = np.random.default_rng(0)
-    feeds = {"a": rng.standard_normal(SIZE, dtype=np.float32),
-             "b": rng.standard_normal(SIZE, dtype=np.float32)}
+    feeds = {"a": a, "b": b}
     return (lambda: gen.run(None, feeds)), (lambda: ref.run(None, feeds))
 
 
 CALLS = {"pytorch": torch_calls, "tensorflow": tensorflow_calls,
          "onnxruntime": onnxruntime_calls}
+
+
+def inputs() -> tuple:
+    """a and b: SIZE float32 elements each, the same every run."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal(SIZE, dtype=np.float32),
+            rng.standard_normal(SIZE, dtype=np.float32))
 
 
 def outputs(result) -> list:
@@ -160,18 +163,24 @@ def same_outputs(generated, hand) -> bool:
 
 
 def timed_calls(call, n: int) -> list[int]:
+    """Each call timed alone, with the garbage collector off (as timeit does): a collection
+    the op's result tuples trigger would land on whichever call happens to allocate."""
     clock = time.perf_counter_ns
     times = []
-    for _ in range(n):
-        start = clock()
-        call()
-        times.append(clock() - start)
+    gc.disable()
+    try:
+        for _ in range(n):
+            start = clock()
+            call()
+            times.append(clock() - start)
+    finally:
+        gc.enable()
     return times
 
 
 def child(framework: str, generated: Path, hand: Path, calls: int, rounds: int,
           warmup: int) -> dict:
-    gen, ref = CALLS[framework](generated, hand)
+    gen, ref = CALLS[framework](generated, hand, *inputs())
     if not same_outputs(gen, ref):
         sys.exit(f"{framework}: the generated and the hand-written op disagree")
     timed_calls(gen, warmup)
