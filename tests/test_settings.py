@@ -71,7 +71,7 @@ READS_THE_TABLE = {
     "package": [RECIPE, "--release", "24.09", "--model-repository", ".", "--dry-run"],
 }
 # these take the common flags but never read the table
-NO_TABLE = {"serve", "verify", "new", "sdk"}
+NO_TABLE = {"serve", "verify", "new", "sdk", "describe"}
 
 
 def test_the_commands_that_take_a_releases_file_are_all_known():
