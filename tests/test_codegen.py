@@ -299,6 +299,22 @@ def test_build_folder_cmake_cannot_use_is_a_user_error(tmp_path):
 LAYERNORM = Path(__file__).resolve().parents[1] / "recipes/examples/layernorm/recipe.toml"
 
 
+def test_glue_fills_views_in_place_and_ort_outputs_without_asking_again(tmp_path):
+    # benchmarks/overhead.py: a view built as a temporary and copied, and an output's type
+    # and shape read back from ONNX Runtime, were most of the glue's cost per call
+    gen = generate(tmp_path, RICH)
+    torch = (gen.framework_dirs["pytorch"] / "glue.cc").read_text()
+    for name in ("x", "y", "idx", "b", "d"):
+        assert f'  view(kOp, "{name}", {name}, &args.{name});' in torch
+    assert "= view(" not in torch
+    ort = (gen.framework_dirs["onnxruntime"] / "glue.cc").read_text()
+    # b's dtype is its type variable's (x's, already read); d's is the recipe's int32
+    assert ('output(ctx, kc, kOp, "b", 0, shapes[0], args.x.dtype, &args.b)') in ort
+    assert ('output(ctx, kc, kOp, "d", 1, shapes[1], opforge::DType::Int32, &args.d)') in ort
+    body = ort[ort.index("bool output("):ort.index("// Attributes:")]
+    assert "view_value" not in body and "GetTensorTypeAndShape" not in body
+
+
 def test_optional_input_in_every_schema_and_checked_only_when_given(tmp_path):
     loaded = recipe.load(LAYERNORM)
     fws = [frameworks.get("pytorch"), frameworks.get("tensorflow"), frameworks.get("onnxruntime")]

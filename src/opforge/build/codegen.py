@@ -146,6 +146,8 @@ def op_context(op: Op, devices: list[str]) -> dict:
             ctx["rule"] = _rule_context(rule, scope)
             same_var = [i.name for i in op.inputs if var and i.dtype == var]
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
+            # a concrete dtype's opforge::DType enumerator (a type variable's: source_input's)
+            ctx["kernel_dtype"] = None if var else dtypes.FACTS[t.dtype].kernel
         else:
             ctx["optional"] = t.optional
             if t.optional:
