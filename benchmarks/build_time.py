@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from common import versions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "recipes/examples/addsub"
@@ -120,21 +121,6 @@ def one_round(work: Path, number: int) -> dict[str, float]:
     return times
 
 
-def versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "machine": platform.machine(),
-           "cpus": os.cpu_count()}
-    for dist in ("torch", "tensorflow-cpu", "cmake", "ninja"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
-    out["g++"] = gxx.splitlines()[0] if gxx else None
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -182,7 +168,7 @@ def main() -> None:
                 flag = "" if abs(change - 1) <= 0.15 else "  (more than 15 % apart)"
                 print(f"  {name:<{width}}  {change:5.2f}{flag}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": versions(),
+    args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": versions(("torch", "tensorflow-cpu", "cmake", "ninja")),
                                     "environment": {k: ENV[k] for k in (
                                         "OPFORGE_COMPILER_LAUNCHER",
                                         "TORCH_NO_COMPILER_WRAPPER", "CCACHE_DISABLE")},

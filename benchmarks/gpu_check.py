@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import platform
 import shutil
 import statistics
@@ -31,22 +30,11 @@ import time
 from datetime import date
 from pathlib import Path
 
+from common import opforge
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "recipes/examples/addsub"
 HAND = Path(__file__).resolve().parent / "hand" / "addsub_fused.cu"
-ENV = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(
-    [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
-def opforge(*args: str) -> subprocess.CompletedProcess:
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "opforge", *args], capture_output=True,
-                            text=True, env=ENV)
-    print(f"$ opforge {' '.join(args)}  ({time.perf_counter() - start:.1f}s, exit "
-          f"{result.returncode})", flush=True)
-    if result.returncode != 0:
-        print(result.stdout[-4000:], result.stderr[-6000:], sep="\n", flush=True)
-    return result
 
 
 def build_and_test(work: Path) -> dict:

@@ -4,7 +4,7 @@
 
 Builds recipes/examples/addsub (`opforge build --release local`) in a temporary folder, then
 compiles the hand-written ops of benchmarks/hand/ (overhead_torch.cc, a TORCH_LIBRARY op;
-overhead_tf.cc, a TensorFlow OpKernel; overhead_ort.cc, an ONNX Runtime custom op over the C
+addsub_tf.cc, a TensorFlow OpKernel; overhead_ort.cc, an ONNX Runtime custom op over the C
 API) with g++ and exactly the compiler flags the generated library got: the manifest's
 build section (compiler, cxx_flags, definitions, include_dirs, link_libraries, from CMake's
 File API) and the generated library's -Bsymbolic and --no-undefined. ONNX Runtime takes
@@ -26,7 +26,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -37,10 +36,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when a test loads this file
+from common import versions  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "recipes/examples/addsub"
 HAND = Path(__file__).resolve().parent / "hand"
-HAND_SOURCES = {"pytorch": "overhead_torch.cc", "tensorflow": "overhead_tf.cc",
+HAND_SOURCES = {"pytorch": "overhead_torch.cc", "tensorflow": "addsub_tf.cc",
                 "onnxruntime": "overhead_ort.cc"}
 # The generated library's own link options besides its version script (which hides every
 # symbol; -fvisibility=hidden in cxx_flags does that for the hand-written ops).
@@ -210,22 +212,6 @@ def summarize(runs: dict[str, list[list[int]]]) -> dict:
                                  for name, rounds in runs.items()}}
 
 
-def versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "machine": platform.machine(),
-           "cpus": os.cpu_count()}
-    for dist in ("torch", "tensorflow-cpu", "onnxruntime", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
-    out["g++"] = gxx.splitlines()[0] if gxx else None
-    out["ONNXRUNTIME_ROOT"] = os.environ.get("ONNXRUNTIME_ROOT")
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10_000, help="timed calls of each op "
@@ -267,7 +253,9 @@ def main() -> None:
               f"{row['round_ratio_min']:.3f}-{row['round_ratio_max']:.3f}")
     print("target: generated / hand <= 1.05 in each framework")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": versions(),
+    measured_with = {**versions(("torch", "tensorflow-cpu", "onnxruntime", "numpy")),
+                     "ONNXRUNTIME_ROOT": os.environ.get("ONNXRUNTIME_ROOT")}
+    args.out.write_text(json.dumps({"date": date.today().isoformat(), "versions": measured_with,
                                     "calls": args.calls, "rounds": args.rounds,
                                     "warmup": args.warmup, "elements": SIZE,
                                     "dtype": "float32", "alpha": ALPHA, "rows": rows},

@@ -1,5 +1,7 @@
-// The usual hand route for a TensorFlow op: g++ with tf.sysconfig's flags.
-// Same op as recipes/examples/addsub (float32 and float16, CPU).
+// A hand-written TensorFlow OpKernel doing what the generated Acme>AddSub does (same
+// signature, same checks, float32 and float16 on the CPU). benchmarks/build_time.py compiles
+// it the usual hand way (g++ with tf.sysconfig's flags); benchmarks/overhead.py times it
+// against the generated op.
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -24,21 +26,28 @@ class HandAddSubOp : public OpKernel {
   void Compute(OpKernelContext* c) override {
     const Tensor& a = c->input(0);
     const Tensor& b = c->input(1);
-    OP_REQUIRES(c, a.shape() == b.shape(), errors::InvalidArgument("a and b must have the same shape"));
+    OP_REQUIRES(c, a.shape() == b.shape(),
+                errors::InvalidArgument("HandAddSub: a and b must have the same shape"));
     Tensor *sum = nullptr, *diff = nullptr;
     OP_REQUIRES_OK(c, c->allocate_output(0, a.shape(), &sum));
     OP_REQUIRES_OK(c, c->allocate_output(1, a.shape(), &diff));
-    auto pa = a.flat<T>(), pb = b.flat<T>();
-    auto ps = sum->flat<T>(), pd = diff->flat<T>();
-    for (int64_t i = 0; i < pa.size(); ++i) {
-      const float x = static_cast<float>(pa(i)), y = alpha_ * static_cast<float>(pb(i));
-      ps(i) = static_cast<T>(x + y);
-      pd(i) = static_cast<T>(x - y);
+    const T* pa = a.flat<T>().data();
+    const T* pb = b.flat<T>().data();
+    T* ps = sum->flat<T>().data();
+    T* pd = diff->flat<T>().data();
+    const int64_t n = a.NumElements();
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = static_cast<float>(pa[i]), y = alpha_ * static_cast<float>(pb[i]);
+      ps[i] = static_cast<T>(x + y);
+      pd[i] = static_cast<T>(x - y);
     }
   }
+
  private:
   float alpha_;
 };
 
-REGISTER_KERNEL_BUILDER(Name("HandAddSub").Device(DEVICE_CPU).TypeConstraint<float>("T"), HandAddSubOp<float>);
-REGISTER_KERNEL_BUILDER(Name("HandAddSub").Device(DEVICE_CPU).TypeConstraint<Eigen::half>("T"), HandAddSubOp<Eigen::half>);
+REGISTER_KERNEL_BUILDER(Name("HandAddSub").Device(DEVICE_CPU).TypeConstraint<float>("T"),
+                        HandAddSubOp<float>);
+REGISTER_KERNEL_BUILDER(Name("HandAddSub").Device(DEVICE_CPU).TypeConstraint<Eigen::half>("T"),
+                        HandAddSubOp<Eigen::half>);
