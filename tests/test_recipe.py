@@ -53,7 +53,7 @@ def test_good_recipe_loads(tmp_path):
     loaded = recipe.load(write(tmp_path, GOOD))
     assert loaded.package.namespace == "t"
     assert [op.name for op in loaded.ops] == ["AddSub"]
-    assert loaded.kernel_sources("cpu") == [(tmp_path / "k.cc").resolve()]
+    assert loaded.source(loaded.ops[0].cpu) == (tmp_path / "k.cc").resolve()
 
 
 def test_shipped_example_is_valid():
@@ -81,8 +81,10 @@ def test_shipped_example_is_valid():
     ('cpu = "k.cc"', 'cpu = "nope.cc"', ["ops[0].cpu: kernel source 'nope.cc' does not exist"]),
     ('cpu = "k.cc"', 'cpu = "../k.cc"', ["ops[0].cpu: '../k.cc' is outside the recipe's "
                                          "folder"]),
-    ('cpu = "k.cc"', '', ["ops[0].cpu: no cpu kernel source, but target.devices includes "
-                          "'cpu'"]),
+    ('cpu = "k.cc"', '', ['ops[0]: op AddSub has no kernel: give cpu = "kernels/....cc", '
+                          'cuda = "kernels/....cu" or both']),
+    ('cpu = "k.cc"', 'cuda = "missing.cu"', ["ops[0].cuda: kernel source 'missing.cu' does "
+                                             "not exist"]),
     # shape rules and dtypes
     ('shape = "like(a)"', 'shape = "like(c)"', ["ops[0].outputs[0].shape: op AddSub, output "
                                                 "sum: expected an input (a, b), found 'c' at "

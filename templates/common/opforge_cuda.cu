@@ -36,5 +36,47 @@ int current_device() {
   return device;
 }
 
+namespace {
+
+bool checked(Context& ctx, cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return true;
+  ctx.fail("%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
+  return false;
+}
+
+__global__ void narrow_count(const int64_t* count, int64_t max, int32_t* size) {
+  const int64_t n = *count;
+  *size = static_cast<int32_t>(n < 0 ? 0 : (n > max ? max : n));
+}
+
+}  // namespace
+
+bool reset_count(Context& ctx, int64_t* device_count, void* stream) {
+  return checked(ctx, cudaMemsetAsync(device_count, 0xff, sizeof(int64_t),
+                                      static_cast<cudaStream_t>(stream)),
+                 "clearing a data-dependent dim's count");
+}
+
+bool read_count(Context& ctx, const int64_t* device_count, void* stream, int64_t* host_count) {
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  return checked(ctx, cudaMemcpyAsync(host_count, device_count, sizeof(int64_t),
+                                      cudaMemcpyDeviceToHost, s),
+                 "reading a data-dependent dim's count") &&
+         checked(ctx, cudaStreamSynchronize(s), "waiting for a data-dependent dim's count");
+}
+
+bool count_to_size_tensor(Context& ctx, const int64_t* device_count, int64_t max,
+                          int32_t* size_tensor, void* stream) {
+  narrow_count<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(device_count, max, size_tensor);
+  return checked(ctx, cudaGetLastError(), "writing a data-dependent dim's size tensor");
+}
+
+bool copy_on_device(Context& ctx, void* dst, const void* src, int64_t bytes, void* stream) {
+  return bytes == 0 ||
+         checked(ctx, cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes),
+                                      cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+                 "copying the rows of a data-dependent output");
+}
+
 }  // namespace cuda_glue
 }  // namespace opforge

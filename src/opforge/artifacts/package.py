@@ -30,7 +30,7 @@ def op_inventory(plan: BuildPlan, fb: FrameworkBuild) -> list[dict]:
     this framework."""
     recipe, fw = plan.recipe, fb.framework
     kernel_ops = [{**signature(op, fw.op_identity(recipe, op)),
-                   "devices": [d for d in plan.devices if op.kernel(d)]} for op in recipe.ops]
+                   "devices": op.kernel_devices(plan.devices)} for op in plan.ops]
     native_ops = [{**signature(op, fw.op_identity(recipe, op, native=True)), "native": True,
                    "sources": list(native.sources)}  # relative to the recipe
                   for native in recipe.native_for(fw.name) for op in native.ops]

@@ -212,11 +212,29 @@ def run_in_child(manifest_path: str, spec: dict, device: str = "cpu") -> None:
               flush=True)
         return
     framework = manifest["framework"]["name"]
+    built = {o["name"]: o for o in manifest["ops"]}
     for op in spec["ops"]:
         if op["framework"] not in (None, framework):
             continue  # another framework's native op
+        if why := op_untestable(op["name"], built.get(op["name"]), device):
+            print(json.dumps({"skipped_op": op["name"], "reason": why}), flush=True)
+            continue
         run_vectors(adapter, handle, spec, op, device)
         run_checks(adapter, handle, spec, op, device)
+
+
+def op_untestable(name: str, built: dict | None, device: str) -> str | None:
+    """Why the op `name` cannot run on `device` from a library whose manifest lists `built`
+    for it (None: the build left it out), or None."""
+    if built is None:
+        return (f"op {name} is not in the library: the build left it out, having no kernel "
+                f"for the devices it was built for")
+    devices = built.get("devices")  # kernel ops; native ops register what they register
+    if devices is not None and device not in devices:
+        return (f"op {name} has no {device} kernel in the library (only "
+                f"{', '.join(devices)}); its tests run with `opforge test --device "
+                f"{devices[0]}`{' on a machine with a GPU' if devices[0] == 'cuda' else ''}")
+    return None
 
 
 def run_vectors(adapter, handle, spec: dict, op: dict, device: str) -> None:
@@ -340,6 +358,7 @@ class Report:
     rows: list[dict] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    skipped_ops: dict[str, str] = field(default_factory=dict)  # op -> why it did not run
     refused: list[str] = field(default_factory=list)  # of `fatal`: the loader refused these
 
     @property
@@ -356,7 +375,9 @@ class Report:
     def to_json(self) -> dict:
         return {"passed": len(self.rows) - len(self.failed), "failed": len(self.failed),
                 "errors": self.fatal, "results": self.rows,
-                "skipped": [{"framework": n, "reason": why} for n, why in self.skipped.items()]}
+                "skipped": [{"framework": n, "reason": why} for n, why in self.skipped.items()],
+                "skipped_ops": [{"op": n, "reason": why}
+                                for n, why in self.skipped_ops.items()]}
 
     def print_table(self) -> None:
         by_model = any("model" in r for r in self.rows)  # opforge verify
@@ -378,6 +399,8 @@ class Report:
             print(log.style(message, "red"))
         for name in self.skipped:
             print(log.style(f"{name}: skipped ({self.skipped[name]})", "yellow"))
+        for name, why in self.skipped_ops.items():
+            print(log.style(f"{name}: skipped ({why})", "yellow"))
         print(f"{len(self.rows) - len(self.failed)} passed, {len(self.failed)} failed")
 
 
@@ -411,6 +434,9 @@ def run_framework(name: str, folder: Path, spec_file: Path, report: Report,
         if not line.startswith("{"):
             return
         row = json.loads(line)
+        if "skipped_op" in row:
+            report.skipped_ops.setdefault(row["skipped_op"], row["reason"])
+            return
         if "fatal" in row:
             report.fatal.append(f"{name}: {row['fatal']}")
             if row.get("refused"):

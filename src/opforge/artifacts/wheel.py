@@ -67,7 +67,7 @@ def write_project(result: BuildResult) -> Path:
     recipe = plan.recipe
     project = plan.build_dir / "wheel"
     generated = plan.gen_dir
-    kernels_lib = plan.cmake_dir / "kernels" / "libopforge_kernels.a" if recipe.ops else None
+    kernels_lib = plan.cmake_dir / "kernels" / "libopforge_kernels.a" if plan.ops else None
     names = sorted(plan.builds)
     frameworks = []
     for art in result.artifacts:

@@ -134,13 +134,14 @@ def _constraint_context(text: str, scope: shapes.Scope, optional: set[str]) -> d
 def op_context(op: Op, devices: list[str]) -> dict:
     """The op as every template sees it (ops.h, shapes.h; a framework's glue gets it as its
     adapter extends it)."""
-    scope = op.shape_scope()
+    scope = op.shape_scope(dynamic=True)
+    dynamic_names = [d.name for d in op.dynamic_dims]
 
     def tensor(t, is_output: bool) -> dict:
         var = t.dtype if t.dtype in op.types else None
         ctx = {"name": t.name, "dtype": t.dtype, "var": var, "dtypes": op.dtype_options(t.dtype),
                "cpp_type": KERNEL_OUTPUT_TYPE if is_output else KERNEL_INPUT_TYPE}
-        if is_output:
+        if is_output:  # an output, or a scratch buffer
             rule = shapes.parse(t.shape, scope)
             ctx["rule_text"] = str(rule)
             ctx["rule"] = _rule_context(rule, scope)
@@ -148,6 +149,10 @@ def op_context(op: Op, devices: list[str]) -> dict:
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
             # a concrete dtype's opforge::DType enumerator (a type variable's: source_input's)
             ctx["kernel_dtype"] = None if var else dtypes.FACTS[t.dtype].kernel
+            # the data-dependent dim that is its first dim, and that dim's index
+            ctx["dynamic"] = rule.dynamic_dim()
+            ctx["dynamic_index"] = (dynamic_names.index(ctx["dynamic"])
+                                    if ctx["dynamic"] else None)
         else:
             ctx["optional"] = t.optional
             if t.optional:
@@ -162,6 +167,14 @@ def op_context(op: Op, devices: list[str]) -> dict:
              for a in op.attrs]
     inputs = [tensor(t, False) for t in op.inputs]
     outputs = [tensor(t, True) for t in op.outputs]
+    scratch = [tensor(s, True) for s in op.scratch]
+    dynamic_dims = []
+    for d in op.dynamic_dims:
+        bound = shapes.parse_dim(d.max, scope)
+        dynamic_dims.append({"name": d.name, "max": shapes.cpp(bound, scope),
+                             "max_text": RecipeText(shapes.bare(bound)),
+                             "outputs": [i for i, o in enumerate(outputs)
+                                         if o["dynamic"] == d.name]})
     optional = {t.name for t in op.inputs if t.optional}
     constraints = [_constraint_context(c, scope, optional) for c in op.constraints]
     groups: dict[str, list[str]] = {}
@@ -172,6 +185,7 @@ def op_context(op: Op, devices: list[str]) -> dict:
     args_struct = f"{op.name}Args"
     return {"name": op.name, "doc": RecipeText(op.doc), "types": op.types, "inputs": inputs,
             "outputs": outputs, "attrs": attrs, "type_groups": groups,
+            "scratch": scratch, "dynamic_dims": dynamic_dims,
             "required_inputs": [t for t in inputs if not t["optional"]],
             "optional_inputs": [t for t in inputs if t["optional"]],
             "devices": kernel_devices, "args_struct": args_struct,
@@ -184,9 +198,9 @@ def op_context(op: Op, devices: list[str]) -> dict:
             "shape_ints": list(scope.ints), "shape_lists": list(scope.lists),
             "checks_inputs": bool(constraints) or any(t["rank"] is not None or t["shape"]
                                                       for t in inputs),
-            "uses_shape_math": bool(constraints) or any(
+            "uses_shape_math": bool(constraints) or bool(dynamic_dims) or any(
                 r and r["kind"] == "expr"
-                for r in [t["shape"] for t in inputs] + [t["rule"] for t in outputs]),
+                for r in [t["shape"] for t in inputs] + [t["rule"] for t in outputs + scratch]),
             "constraints": constraints}
 
 
@@ -218,15 +232,17 @@ def library_target(recipe: LoadedRecipe, fw: Framework) -> str:
 
 def generate(recipe: LoadedRecipe, frameworks: list[Framework],
              toolchains: dict[str, Toolchain], devices: list[str], root: Path,
-             cuda: ArchPlan | None = None) -> Generated:
-    """Write the generated tree; `cuda` (the architectures) when devices include cuda. Each
-    toolchain links what it lists (a device's framework libraries included: the build adds
-    them, frameworks.with_libraries)."""
+             cuda: ArchPlan | None = None, ops: list[Op] | None = None) -> Generated:
+    """Write the generated tree; `cuda` (the architectures) when devices include cuda; `ops`:
+    the kernel ops to build (default: every op of the recipe; a build leaves out those
+    without a kernel for any of its devices). Each toolchain links what it lists (a device's
+    framework libraries included: the build adds them, frameworks.with_libraries)."""
+    kernel_ops = recipe.ops if ops is None else ops
     check_build_folder(root.parent)
     env = environment()
     package = {"name": recipe.package.name, "version": recipe.package.version,
                "ident": library_ident(recipe)}
-    ops = [op_context(op, devices) for op in recipe.ops]
+    ops = [op_context(op, devices) for op in kernel_ops]
     abis = {toolchains[fw.name].cxx11_abi for fw in frameworks if fw.abi_sensitive}
     base = {"recipe_name": RecipeText(recipe.path.name), "package": package,
             "kernel_dtypes": list(dtypes.FACTS.values()),
@@ -237,7 +253,8 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
             "cuda": {"cmake_archs": cuda.cmake} if cuda and "cuda" in devices else None,
             "devices_used": [d for d in devices if any(d in op["devices"] for op in ops)],
             "has_kernels": bool(ops),
-            "kernel_sources": [p for d in devices for p in recipe.kernel_sources(d)]}
+            "kernel_sources": [recipe.source(op.kernel(d)) for d in devices
+                               for op in kernel_ops if op.kernel(d)]}
     files: dict[Path, str] = {}
     include = root / "include" / "opforge"
     for name in ("kernel.h", "glue.h", "cuda.h", "cuda_glue.h"):
@@ -267,7 +284,7 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
         framework_dirs[fw.name] = out
         if ops:
             glue_ops = [fw.glue_op_context(recipe, op, context)
-                        for op, context in zip(recipe.ops, ops)]
+                        for op, context in zip(kernel_ops, ops)]
             files[out / "glue.cc"] = env.get_template(fw.glue_template).render(
                 {**ctx, "ops": glue_ops})
         files[out / "CMakeLists.txt"] = env.get_template(

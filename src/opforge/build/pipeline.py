@@ -72,6 +72,13 @@ def make_plan(recipe: LoadedRecipe, release: Release, framework_names: list[str]
     plan = BuildPlan(recipe, release, list(recipe.model.target.devices),
                      (build_dir or default_build_dir(recipe, release)).resolve(),
                      (out_dir or default_out_dir(recipe)).resolve(), compile_only=compile_only)
+    if plan.left_out and not plan.ops and not recipe.model.native:
+        raise UserError(f"{recipe.path}: nothing to build for {', '.join(plan.devices)}: "
+                        + "; ".join(f"op {n}: {why}" for n, why in plan.left_out.items())
+                        + "; add the device to target.devices (or a kernel for "
+                          f"{', '.join(plan.devices)})")
+    for name, why in plan.left_out.items():
+        log.warn(f"op {name} is left out of this build: {why}; its tests are skipped here")
     # a bad --compiler-launcher is the user's to fix whatever this machine has installed
     plan.launcher = launcher_mod.resolve(compiler_launcher, recipe.model.build.compiler_launcher)
     return plan, selected
@@ -127,7 +134,7 @@ def detect_toolchains(selected: list[Framework], explicit: bool, release: Releas
 def prepare_cuda(plan: BuildPlan, arch_override: list[str] | None, explicit: bool) -> None:
     """With CUDA kernels: nvcc, the architectures and each framework's CUDA glue. Without,
     native GPU sources still need the toolkit's headers and runtime."""
-    if "cuda" in plan.devices and plan.recipe.ops:
+    if "cuda" in plan.devices and plan.ops:
         plan_cuda(plan, arch_override)
         check_cuda_support(plan, explicit)
     elif any(b.framework.requires_cuda for b in plan.builds.values()):
@@ -177,7 +184,7 @@ def generate(plan: BuildPlan) -> codegen.Generated:
     """The glue and CMake projects of the frameworks that go on (written where changed)."""
     generated = codegen.generate(plan.recipe, [b.framework for b in plan.builds.values()],
                                  {n: b.toolchain for n, b in plan.builds.items()}, plan.devices,
-                                 plan.gen_dir, cuda=plan.archs)
+                                 plan.gen_dir, cuda=plan.archs, ops=plan.ops)
     log.detail(f"{len(generated.written)} file(s) changed under {plan.gen_dir}")
     return generated
 
@@ -186,7 +193,7 @@ def compile_all(plan: BuildPlan, generated: codegen.Generated) -> dict | None:
     """The kernels once, then every framework's glue in parallel; what the compile cache
     did meanwhile."""
     before = plan.launcher.stats() if plan.launcher else None
-    kernels_lib = cmake.compile_kernels(plan, generated) if plan.recipe.ops else None
+    kernels_lib = cmake.compile_kernels(plan, generated) if plan.ops else None
     with ThreadPoolExecutor(max_workers=len(plan.builds)) as pool:
         futures = [pool.submit(cmake.compile_framework, plan, generated, fb, kernels_lib)
                    for fb in plan.builds.values()]

@@ -11,7 +11,7 @@ from opforge import frameworks
 from opforge.build.file_api import Target
 from opforge.core.errors import UserError
 from opforge.frameworks import Framework, Toolchain, VersionVerdict
-from opforge.recipe import LoadedRecipe
+from opforge.recipe import LoadedRecipe, Op
 from opforge.releases import Release
 from opforge.toolchain import cuda
 from opforge.toolchain import launcher as launcher_mod
@@ -56,6 +56,18 @@ class BuildPlan:
     archs: cuda.ArchPlan | None = None
     compile_only: bool = False  # compile and link, publish nothing
     launcher: launcher_mod.Launcher | None = None  # ccache / sccache around every compile
+
+    @property
+    def ops(self) -> list[Op]:
+        """The kernel ops this build makes: those with a kernel for one of its devices."""
+        return [op for op in self.recipe.ops if op.kernel_devices(self.devices)]
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Kernel ops without a kernel for any of the build's devices -> why."""
+        return {op.name: f"it has only a {'cuda' if op.cuda else 'cpu'} kernel and this build "
+                         f"is for {', '.join(self.devices)}"
+                for op in self.recipe.ops if not op.kernel_devices(self.devices)}
 
     @property
     def gen_dir(self) -> Path:

@@ -83,7 +83,8 @@ class Target(_Model):
     frameworks: Annotated[list[FrameworkName], Field(min_length=1)]
     """Frameworks to build a library for; `opforge build --framework` narrows the list."""
     devices: Annotated[list[Device], Field(min_length=1)] = ["cpu"]
-    """Devices to build kernels for. Every op needs a kernel source for each device."""
+    """Devices to build kernels for. An op is built for those it has a kernel source for
+    (`cpu`, `cuda`) and left out of a build for the others, with a warning."""
     cuda_archs: list[str] | None = None
     """GPU architectures for CUDA kernels, e.g. ["80", "90"]: SASS for each, PTX for the
     last. Default: from the release's minimum compute capability up to the newest
@@ -135,6 +136,42 @@ class Output(TensorArg):
     "[a[0], cdiv(a[1], stride), pooled[0] * 2, 4]" computed from input dims, int attributes
     and elements of int[] attributes, or rank-generic forms such as "x[:-1] + [k]" (x's shape
     with its last dim replaced by k); at most 8 dims."""
+
+
+class DynamicDim(_Model):
+    """A data-dependent dim (NMS keeps a number of boxes only its kernel knows): the outputs
+    whose first dim it is are allocated with `max` rows, and the kernel reports the real
+    number through an opforge::DynamicDim in its Args (`*args.NAME.value = n`, in device
+    memory for a CUDA kernel). The glue then hands out the first n rows: PyTorch and
+    TensorFlow as views (no copy), ONNX Runtime as a copy into its output; a CUDA kernel's
+    count is read back once per call (a host round trip) in those three, while TensorRT
+    takes it on the GPU as a size tensor (IExprBuilder::declareSizeTensor), with none."""
+
+    name: Annotated[str, Field(pattern=IDENT)]
+    """The dim's name, used as the first dim of output shapes: shape = "[kept, 4]"."""
+    max: str
+    """Its upper bound, a dim expression over the inputs' dims and int attributes (see "Shape
+    expressions" below), e.g. "boxes[0]"; the glue allocates that many rows."""
+    doc: str = ""
+    """One line describing the dim."""
+
+
+class Scratch(_Model):
+    """Temporary memory a kernel needs for one call (sort keys, partial sums), allocated by
+    the glue from the framework's allocator on the op's device and stream (PyTorch's caching
+    allocator, TensorFlow's allocate_temp, ONNX Runtime's kernel allocator, TensorRT's
+    workspace, sized from the largest shapes of its optimisation profile), so kernels never
+    malloc. The kernel gets it as an opforge::TensorView, uninitialised."""
+
+    name: Annotated[str, Field(pattern=IDENT)]
+    """The buffer's name in the kernel's Args struct."""
+    dtype: str
+    """Element type: a concrete dtype or a type variable of the op, as for tensors."""
+    shape: str
+    """Its shape, a shape expression over the op's inputs and int attributes, e.g.
+    "[x[0] * x[1]]" or "like(x)"."""
+    doc: str = ""
+    """One line describing the buffer."""
 
 
 class Attr(_Model):
@@ -292,22 +329,42 @@ class Op(_Signature):
     """Relations the inputs' dims and int attributes must satisfy, checked by the glue before
     the kernel runs, e.g. "k <= x[-1]" or "cdiv(x[0], stride) >= 1": two dim expressions (see
     "Shape expressions" below) compared with <, <=, ==, !=, >= or >."""
+    dynamic_dims: list[DynamicDim] = []
+    """Data-dependent dims of the outputs, each with an upper bound: { name = "kept", max =
+    "boxes[0]" }. One may only be the first dim of an output's shape ("[kept]",
+    "[kept, 4]"): the kernel writes the rows it keeps first, so they are the output."""
+    scratch: list[Scratch] = []
+    """Temporary buffers the kernel needs for a call, allocated by the glue (see Scratch)."""
     cpu: str | None = None
     """CPU kernel source (C++), relative to the recipe's folder."""
     cuda: str | None = None
-    """CUDA kernel source (.cu), relative to the recipe's folder."""
+    """CUDA kernel source (.cu), relative to the recipe's folder. An op may have only one of
+    the two (many real ops have no CPU version): it is built for the devices it has a kernel
+    for, left out of a build for the others (with a warning), and its tests are skipped
+    there, saying why."""
 
     def kernel(self, device: str) -> str | None:
         return {"cpu": self.cpu, "cuda": self.cuda}[device]
 
-    def shape_scope(self) -> shapes.Scope:
-        """The names the op's shape rules and constraints may use."""
+    def kernel_devices(self, devices: list[str]) -> list[str]:
+        """Which of a build's `devices` the op has a kernel for."""
+        return [d for d in devices if self.kernel(d)]
+
+    def shape_scope(self, dynamic: bool = False) -> shapes.Scope:
+        """The names the op's shape rules and constraints may use (with `dynamic`, the
+        names of its data-dependent dims too: output shapes may use them)."""
         return shapes.Scope(inputs=tuple(t.name for t in self.inputs),
                             ints=tuple(a.name for a in self.attrs if a.type == "int"),
-                            lists=tuple(a.name for a in self.attrs if a.type == "int[]"))
+                            lists=tuple(a.name for a in self.attrs if a.type == "int[]"),
+                            dynamic=tuple(d.name for d in self.dynamic_dims) if dynamic else ())
 
     def shape_rule(self, output: Output) -> shapes.ShapeRule:
-        return shapes.parse(output.shape, self.shape_scope())
+        return shapes.parse(output.shape, self.shape_scope(dynamic=True))
+
+    def dynamic_outputs(self, name: str) -> list[str]:
+        """The outputs whose first dim is the data-dependent dim `name`."""
+        return [o.name for o in self.outputs
+                if self.shape_rule(o).dynamic_dim() == name]
 
 
 class NativeOp(_Signature):
@@ -393,9 +450,6 @@ class LoadedRecipe:
 
     def source(self, relative: str) -> Path:
         return (self.dir / relative).resolve()
-
-    def kernel_sources(self, device: str = "cpu") -> list[Path]:
-        return [self.source(k) for op in self.ops if (k := op.kernel(device))]
 
     def native_for(self, framework: str) -> list[Native]:
         return [n for n in self.model.native if n.framework == framework]
@@ -642,21 +696,43 @@ def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[
     return problems
 
 
-def _check_op(op: Op, loc: tuple, recipe_dir: Path, devices: list[str]) -> list[tuple]:
+def _check_op(op: Op, loc: tuple, recipe_dir: Path) -> list[tuple]:
     """Checks across fields of one kernel op; returns (loc, message) pairs."""
     problems = _check_signature(op, loc, recipe_dir)
-    for group, items in (("inputs", op.inputs), ("outputs", op.outputs), ("attrs", op.attrs)):
+    taken = {n: "an input, output or attribute" for n in
+             [a.name for a in (*op.inputs, *op.outputs, *op.attrs)]}
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs), ("attrs", op.attrs),
+                         ("dynamic_dims", op.dynamic_dims), ("scratch", op.scratch)):
         for i, arg in enumerate(items):
             if arg.name in CPP_KEYWORDS:
                 problems.append((loc + (group, i, "name"),
                                  f"{arg.name!r} is a C++ keyword; the generated glue and the "
                                  f"kernel's Args struct name it in C++: choose another name"))
+            if group in ("dynamic_dims", "scratch"):
+                if arg.name in taken:
+                    problems.append((loc + (group, i, "name"),
+                                     f"op {op.name}: {arg.name!r} is already {taken[arg.name]} "
+                                     f"of the op; the kernel's Args struct names each once"))
+                taken.setdefault(arg.name, "a data-dependent dim or scratch buffer")
     problems += _shape_problems(op, loc)
-    for device in devices:
+    input_vars = {t.dtype for t in op.inputs}
+    for i, buffer in enumerate(op.scratch):
+        if buffer.dtype in op.types:
+            if buffer.dtype not in input_vars:
+                problems.append((loc + ("scratch", i, "dtype"),
+                                 f"type variable {buffer.dtype!r} is used by no input, so its "
+                                 f"dtype cannot be known at run time"))
+        elif buffer.dtype not in DTYPES:
+            problems.append((loc + ("scratch", i, "dtype"),
+                             f"{buffer.dtype!r} is neither a type variable of this op "
+                             f"({', '.join(op.types) or 'none declared'}) nor one of "
+                             f"{', '.join(DTYPES)}"))
+    if op.cpu is None and op.cuda is None:
+        problems.append((loc,  f"op {op.name} has no kernel: give cpu = \"kernels/....cc\", "
+                               f"cuda = \"kernels/....cu\" or both"))
+    for device in ("cpu", "cuda"):
         rel = op.kernel(device)
         if rel is None:
-            problems.append((loc + (device,), f"no {device} kernel source, but target.devices "
-                                              f"includes {device!r}"))
             continue
         path = (recipe_dir / rel).resolve()
         if not path.is_relative_to(recipe_dir.resolve()):
@@ -713,19 +789,34 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
     each message names the op, the argument and the bad token."""
     problems = []
     scope = op.shape_scope()
-    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+    dynamic_used: set[str] = set()
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs),
+                         ("scratch", op.scratch)):
         for i, arg in enumerate(items):
             if arg.shape is None:
                 continue
             try:
-                rule = shapes.parse(arg.shape, scope)
+                rule = shapes.parse(arg.shape, op.shape_scope(dynamic=group == "outputs"))
             except shapes.ShapeRuleError as exc:
+                hint = ""
+                if group != "outputs" and any(d.name in arg.shape for d in op.dynamic_dims):
+                    hint = ("; a data-dependent dim (dynamic_dims) may only be an output's "
+                            "first dim")
                 problems.append((loc + (group, i, "shape"),
-                                 f"op {op.name}, {group[:-1]} {arg.name}: {exc}"))
+                                 f"op {op.name}, {group.rstrip('s')} {arg.name}: {exc}{hint}"))
                 continue
+            if group == "outputs":
+                dynamic_used.add(rule.dynamic_dim() or "")
+                if elsewhere := rule.dynamic_elsewhere():
+                    problems.append((loc + (group, i, "shape"),
+                                     f"op {op.name}, output {arg.name}: the data-dependent dim "
+                                     f"{elsewhere[0]!r} may only be the whole first dim of an "
+                                     f"output (\"[{elsewhere[0]}, ...]\"): the kernel writes "
+                                     f"the rows it keeps first, and those rows are the output"))
             named = _optional_named(op, rule.inputs())
-            if named and (group == "outputs" or not getattr(arg, "optional", False)):
-                what = "output" if group == "outputs" else "required input"
+            if named and (group != "inputs" or not getattr(arg, "optional", False)):
+                what = {"outputs": "output", "scratch": "scratch buffer"}.get(
+                    group, "required input")
                 problems.append((loc + (group, i, "shape"),
                                  f"op {op.name}, {what} {arg.name}: its shape {rule} names the "
                                  f"optional input {named[0]!r}, which may be absent; base it on "
@@ -744,6 +835,23 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
             if group == "inputs" and arg.rank is not None and rank not in (None, arg.rank):
                 problems.append((loc + (group, i), f"op {op.name}, input {arg.name}: rank "
                                                    f"{arg.rank} but shape {rule} has {rank} dims"))
+    for i, dim in enumerate(op.dynamic_dims):
+        try:
+            bound = shapes.parse_dim(dim.max, scope)
+        except shapes.ShapeRuleError as exc:
+            problems.append((loc + ("dynamic_dims", i, "max"),
+                             f"op {op.name}, dynamic dim {dim.name}: {exc}"))
+        else:
+            if named := _optional_named(op, tuple(shapes.inputs_of(bound))):
+                problems.append((loc + ("dynamic_dims", i, "max"),
+                                 f"op {op.name}, dynamic dim {dim.name}: its bound names the "
+                                 f"optional input {named[0]!r}, which may be absent; base it "
+                                 f"on required inputs and attributes only"))
+        if dim.name not in dynamic_used:
+            problems.append((loc + ("dynamic_dims", i), f"op {op.name}: the data-dependent dim "
+                                                        f"{dim.name!r} is the first dim of no "
+                                                        f"output; use it (shape = "
+                                                        f"\"[{dim.name}, ...]\") or remove it"))
     for i, text in enumerate(op.constraints):
         try:
             shapes.parse_constraint(text, scope)
@@ -1057,7 +1165,7 @@ def validate(data: dict, path: Path, text: str = "") -> LoadedRecipe:
             problems.append((("ops", i, "name"), f"op {op.name!r} is already declared as "
                                                  f"ops[{seen[op.name]}]"))
         seen.setdefault(op.name, i)
-        problems += _check_op(op, ("ops", i), path.parent, devices)
+        problems += _check_op(op, ("ops", i), path.parent)
         for fw in adapters:
             problems += [(("ops", i) + loc, why) for loc, why in fw.op_problems(op, devices)]
             problems += [(("ops", i) + loc, why) for loc, why in framework_dtype_problems(op, fw)]

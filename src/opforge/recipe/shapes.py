@@ -37,6 +37,9 @@ A dim is an integer expression over:
     a + b, a - b, a * b, a // b (floor division), cdiv(a, b) (division rounding up),
     min(a, b), max(a, b), and parentheses
 
+An output's first dim may instead be a data-dependent dim of the op (`dynamic_dims`), alone:
+`[kept]`, `[kept, 4]`, `[kept] + x[1:]`; it takes the value the kernel reports.
+
 Arithmetic is on 64-bit integers; division by zero, an overflow, an index that does not exist
 or a negative output dim is an error of the op when it runs. An input's `shape` (the shape it
 must have) uses the same forms; an op's `constraints` compare two dims with
@@ -58,11 +61,13 @@ class ShapeRuleError(ValueError):
 
 @dataclass(frozen=True)
 class Scope:
-    """The names a rule of one op may use: its inputs, int and int[] attributes."""
+    """The names a rule of one op may use: its inputs, int and int[] attributes, and (in
+    output shapes only) its data-dependent dims."""
 
     inputs: tuple[str, ...] = ()
     ints: tuple[str, ...] = ()
     lists: tuple[str, ...] = ()
+    dynamic: tuple[str, ...] = ()
 
 
 # --- the tree ---------------------------------------------------------------------------
@@ -103,6 +108,16 @@ class AttrItem:
 
 
 @dataclass(frozen=True)
+class Dynamic:
+    """A data-dependent dim (the op's `dynamic_dims`): known only once the kernel ran."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class BinOp:
     op: str  # one of OPERATORS or FUNCTIONS
     left: "Expr"
@@ -114,7 +129,7 @@ class BinOp:
         return f"({self.left} {self.op} {self.right})"
 
 
-Expr = Num | InputDim | AttrValue | AttrItem | BinOp
+Expr = Num | InputDim | AttrValue | AttrItem | Dynamic | BinOp
 
 
 @dataclass(frozen=True)
@@ -124,7 +139,7 @@ class Dims:
     exprs: tuple[Expr, ...]
 
     def __str__(self) -> str:
-        return "[" + ", ".join(_bare(e) for e in self.exprs) + "]"
+        return "[" + ", ".join(bare(e) for e in self.exprs) + "]"
 
 
 @dataclass(frozen=True)
@@ -152,7 +167,7 @@ class ShapeRule:
         names: list[str] = []
         for part in self.parts:
             for name in ([part.input] if isinstance(part, Slice) else
-                         [n for e in part.exprs for n in _inputs_of(e)]):
+                         [n for e in part.exprs for n in inputs_of(e)]):
                 if name not in names:
                     names.append(name)
         return tuple(names)
@@ -162,6 +177,20 @@ class ShapeRule:
         if self.kind != "expr" or any(isinstance(p, Slice) for p in self.parts):
             return None
         return sum(len(p.exprs) for p in self.parts)
+
+    def dynamic_dim(self) -> str | None:
+        """The data-dependent dim that is this shape's first dim, if one is."""
+        first = self.parts[0] if self.kind == "expr" and self.parts else None
+        if isinstance(first, Dims) and first.exprs and isinstance(first.exprs[0], Dynamic):
+            return first.exprs[0].name
+        return None
+
+    def dynamic_elsewhere(self) -> list[str]:
+        """Data-dependent dims used anywhere but as the whole first dim."""
+        exprs = expressions(self)
+        if self.dynamic_dim() is not None:
+            exprs = exprs[1:]
+        return [leaf.name for e in exprs for leaf in leaves(e) if isinstance(leaf, Dynamic)]
 
     def __str__(self) -> str:
         if self.kind == "expr":
@@ -176,22 +205,22 @@ class Constraint:
     right: Expr
 
     def inputs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys([*_inputs_of(self.left), *_inputs_of(self.right)]))
+        return tuple(dict.fromkeys([*inputs_of(self.left), *inputs_of(self.right)]))
 
     def __str__(self) -> str:
-        return f"{_bare(self.left)} {self.relation} {_bare(self.right)}"
+        return f"{bare(self.left)} {self.relation} {bare(self.right)}"
 
 
-def _bare(e: Expr) -> str:
+def bare(e: Expr) -> str:
     text = str(e)
     return text[1:-1] if isinstance(e, BinOp) and e.op in OPERATORS else text
 
 
-def _inputs_of(e: Expr) -> list[str]:
+def inputs_of(e: Expr) -> list[str]:
     if isinstance(e, InputDim):
         return [e.input]
     if isinstance(e, BinOp):
-        return _inputs_of(e.left) + _inputs_of(e.right)
+        return inputs_of(e.left) + inputs_of(e.right)
     return []
 
 
@@ -379,6 +408,8 @@ class _Parser:
                     AttrItem(token, index)
             if token in self.scope.ints:
                 return AttrValue(token)
+            if token in self.scope.dynamic:
+                return Dynamic(token)
             hint = (f"; a dim of input {token!r} is {token}[i]" if token in self.scope.inputs
                     else f"; an element of {token!r} is {token}[i]"
                     if token in self.scope.lists else "")
@@ -416,6 +447,14 @@ def parse_constraint(text: str, scope: Scope) -> Constraint:
     return _Parser(text.strip(_SPACE), scope).constraint()
 
 
+def parse_dim(text: str, scope: Scope) -> Expr:
+    """One dim expression (a data-dependent dim's bound)."""
+    parser = _Parser(text.strip(_SPACE), scope)
+    e = parser.expr()
+    parser.done()
+    return e
+
+
 # --- the reference ------------------------------------------------------------------------
 
 
@@ -429,10 +468,16 @@ _APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a 
           "//": _floordiv, "cdiv": lambda a, b: -_floordiv(-a, b), "min": min, "max": max}
 
 
-def value(e: Expr, shapes: dict[str, tuple[int, ...]], attrs: dict) -> int:
-    """A dim for concrete input shapes and attributes: 64-bit like the generated C++."""
+def value(e: Expr, shapes: dict[str, tuple[int, ...]], attrs: dict,
+          dynamic: dict | None = None) -> int:
+    """A dim for concrete input shapes and attributes (and values of data-dependent dims):
+    64-bit like the generated C++."""
     if isinstance(e, Num):
         return e.value
+    if isinstance(e, Dynamic):
+        if dynamic is None or e.name not in dynamic:
+            raise ShapeRuleError(f"{e.name} is data-dependent: known once the kernel ran")
+        return int(dynamic[e.name])
     if isinstance(e, InputDim):
         shape = shapes[e.input]
         if not -len(shape) <= e.index < len(shape):
@@ -445,15 +490,17 @@ def value(e: Expr, shapes: dict[str, tuple[int, ...]], attrs: dict) -> int:
         if not -len(items) <= e.index < len(items):
             raise ShapeRuleError(f"{e} does not exist: {e.name} has {len(items)} elements")
         return int(items[e.index])
-    result = _APPLY[e.op](value(e.left, shapes, attrs), value(e.right, shapes, attrs))
+    result = _APPLY[e.op](value(e.left, shapes, attrs, dynamic),
+                          value(e.right, shapes, attrs, dynamic))
     if not INT64[0] <= result <= INT64[1]:
         raise ShapeRuleError(f"{e} overflows 64 bits")
     return result
 
 
 def evaluate(rule: ShapeRule, shapes: dict[str, tuple[int, ...]],
-             attrs: dict | None = None) -> tuple[int, ...]:
-    """The output shape for concrete input shapes (the reference the generated C++ follows)."""
+             attrs: dict | None = None, dynamic: dict | None = None) -> tuple[int, ...]:
+    """The output shape for concrete input shapes (the reference the generated C++ follows);
+    `dynamic`: the values of data-dependent dims (their bounds, to size an allocation)."""
     attrs = attrs or {}
     if rule.kind == "like":
         return tuple(shapes[rule.args[0]])
@@ -474,9 +521,9 @@ def evaluate(rule: ShapeRule, shapes: dict[str, tuple[int, ...]],
             dims += shapes[part.input][part.start:part.stop]
         else:
             for e in part.exprs:
-                dim = value(e, shapes, attrs)
+                dim = value(e, shapes, attrs, dynamic)
                 if dim < 0:
-                    raise ShapeRuleError(f"dim {_bare(e)} is {dim}, below zero")
+                    raise ShapeRuleError(f"dim {bare(e)} is {dim}, below zero")
                 dims.append(dim)
     if len(dims) > MAX_DIMS:
         raise ShapeRuleError(f"{len(dims)} dims; kernels take at most {MAX_DIMS}")
@@ -510,6 +557,8 @@ def cpp(e: Expr, scope: Scope) -> str:
         return f"m.attr({scope.ints.index(e.name)})"
     if isinstance(e, AttrItem):
         return f"m.item({scope.lists.index(e.name)}, {e.index})"
+    if isinstance(e, Dynamic):
+        return f"m.dynamic({scope.dynamic.index(e.name)})"
     return (f"m.op(opforge::glue::DimOp::{CPP_OPS[e.op]}, {cpp(e.left, scope)}, "
             f"{cpp(e.right, scope)})")
 

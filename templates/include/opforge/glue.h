@@ -124,6 +124,9 @@ class ShapeMath {
 
   int64_t num(int64_t v) { return v; }
   int64_t attr(int j) { return ints_[j]; }
+  // A data-dependent dim: its bound, the rows allocated (set_dynamic gives them).
+  int64_t dynamic(int j) { return dynamic_[j]; }
+  void set_dynamic(const int64_t* bounds) { dynamic_ = bounds; }
   int64_t item(int j, int64_t index) {
     const Span<int64_t>& s = lists_[j];
     const int64_t i = index < 0 ? s.size + index : index;
@@ -193,9 +196,45 @@ class ShapeMath {
   const int64_t* ints_;
   const Span<int64_t>* lists_;
   const char* const* list_names_;
+  const int64_t* dynamic_ = nullptr;
   std::vector<int64_t> dims_;
   bool ok_ = true;
 };
+
+// Scratch buffers and data-dependent dims' counts are carved from one allocation (TensorRT's
+// workspace), each at a multiple of this.
+constexpr int64_t kScratchAlign = 256;
+
+inline int64_t aligned_bytes(const std::vector<int64_t>& shape, DType t) {
+  int64_t n = dtype_size(t);
+  for (int64_t d : shape) n *= d;
+  return (n + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+}
+
+// A contiguous view of `shape` at `data` (a scratch buffer, an output allocated by hand).
+inline void fill_view(TensorView* v, void* data, DType dtype, const std::vector<int64_t>& shape) {
+  v->data = data;
+  v->dtype = dtype;
+  v->ndim = static_cast<int32_t>(shape.size());
+  for (int32_t i = 0; i < v->ndim; ++i) v->shape[i] = shape[i];
+  set_contiguous_strides(*v);
+}
+
+// After a kernel: the count it reported for a data-dependent dim, within [0, max].
+inline bool check_dynamic(Context& ctx, const char* op, const char* name, int64_t count,
+                          int64_t max) {
+  if (count == -1) {
+    ctx.fail("%s: the kernel did not report the data-dependent dim %s (write it to *args.%s.value)",
+             op, name, name);
+    return false;
+  }
+  if (count < 0 || count > max) {
+    ctx.fail("%s: the kernel reported %s = %lld, outside [0, %lld] (its bound)", op, name,
+             static_cast<long long>(count), static_cast<long long>(max));
+    return false;
+  }
+  return true;
+}
 
 // An input's declared rank (recipe: inputs[].rank).
 inline bool expect_rank(Context& ctx, const char* op, const char* name, const ConstTensorView& x,

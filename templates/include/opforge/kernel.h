@@ -48,6 +48,18 @@ inline const char* dtype_name(DType t) {
 
 constexpr int kMaxDims = 8;
 
+// Bytes per element of a dtype.
+inline int64_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float64: case DType::Int64: return 8;
+    case DType::Float32: case DType::Int32: return 4;
+    case DType::Float16: case DType::BFloat16: case DType::Int16: return 2;
+    case DType::Int8: case DType::UInt8: case DType::Bool: case DType::Float8E4M3FN:
+    case DType::Float8E5M2: return 1;
+  }
+  return 1;
+}
+
 // IEEE 754 binary16 storage with float conversions, for CPU kernels. Arithmetic goes
 // through float: `half h = float(a) + float(b);`.
 struct half {
@@ -261,6 +273,18 @@ struct OptionalTensorView : ConstTensorView {
   OptionalTensorView(const detail::View<Other>& given)  // NOLINT: implicit by design
       : ConstTensorView(given), present(true) {}
   bool has_value() const { return present; }
+};
+
+// A data-dependent dim (`dynamic_dims` in the recipe: NMS keeps a number of boxes only its
+// kernel knows). The outputs whose first dim it is were allocated with `max` rows; the kernel
+// fills their first rows and writes how many, 0 to max, to *value before it returns: host
+// memory for a CPU kernel, device memory on the op's device for a CUDA kernel (written by a
+// device thread, or with cudaMemcpyAsync on ctx.stream), so no host round trip is needed
+// there. A kernel that leaves it unwritten, or writes more than max, fails the call
+// (TensorRT, which reads it on the GPU, clamps it to [0, max] instead).
+struct DynamicDim {
+  int64_t* value = nullptr;
+  int64_t max = 0;
 };
 
 // Per-call context: the device and its stream (nullptr on CPU), and the error channel.

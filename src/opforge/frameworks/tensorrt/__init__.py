@@ -128,8 +128,6 @@ class TensorRT(TritonserverImage):
                       f"absent tensor to give it; build this op in a recipe without tensorrt, "
                       f"or declare a second op without the input for TensorRT")
                      for i, t in enumerate(op.inputs) if t.optional]
-        if "cuda" in devices and op.cuda is None:
-            return problems  # already reported: no cuda kernel source for a cuda target
         if op.cuda is None:
             problems.append((("name",), f"op {op.name} has no cuda kernel, but TensorRT "
                                         f"(in target.frameworks) runs plugins on GPUs only; "
