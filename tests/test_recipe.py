@@ -35,6 +35,9 @@ expect = { sum = [3.0] }
 """
 
 
+OUTPUTS = 'outputs = [{ name = "sum", dtype = "T", shape = "like(a)" }]'
+
+
 def write(tmp_path: Path, text: str, kernel: bool = True) -> Path:
     path = tmp_path / "recipe.toml"
     path.write_text(textwrap.dedent(text))
@@ -85,6 +88,32 @@ def test_shipped_example_is_valid():
                           'cuda = "kernels/....cu" or both']),
     ('cpu = "k.cc"', 'cuda = "missing.cu"', ["ops[0].cuda: kernel source 'missing.cu' does "
                                              "not exist"]),
+    # data-dependent dims and scratch buffers
+    (OUTPUTS, 'outputs = [{ name = "sum", dtype = "T", shape = "[a[0], n]" }]\ndynamic_dims = [{ name = "n", max = "a[0]" }]',
+     ["ops[0].outputs[0].shape: op AddSub, output sum: the data-dependent dim 'n' may only be "
+      "the whole first dim of an output (\"[n, ...]\")",
+      "ops[0].dynamic_dims[0]: op AddSub: the data-dependent dim 'n' is the first dim of no "
+      "output"]),
+    (OUTPUTS, 'outputs = [{ name = "sum", dtype = "T", shape = "[n + 1]" }]\ndynamic_dims = [{ name = "n", max = "a[0]" }]',
+     ["output sum: the data-dependent dim 'n' may only be the whole first dim"]),
+    (OUTPUTS, 'outputs = [{ name = "sum", dtype = "T", shape = "[n]" }]\ndynamic_dims = [{ name = "n", max = "a[0] + m" }]',
+     ["ops[0].dynamic_dims[0].max: op AddSub, dynamic dim n: 'm' is not an int attribute "
+      "(none)"]),
+    (OUTPUTS, 'outputs = [{ name = "sum", dtype = "T", shape = "[n]" }]\ndynamic_dims = [{ name = "a", max = "a[0]" }]',
+     ["ops[0].dynamic_dims[0].name: op AddSub: 'a' is already an input, output or attribute "
+      "of the op"]),
+    ('inputs = [{ name = "a", dtype = "T" }, { name = "b", dtype = "T" }]\n' + OUTPUTS,
+     'inputs = [{ name = "a", dtype = "T", shape = "[n]" }, { name = "b", dtype = "T" }]\n'
+     'outputs = [{ name = "sum", dtype = "T", shape = "[n]" }]\n'
+     'dynamic_dims = [{ name = "n", max = "b[0]" }]',
+     ["ops[0].inputs[0].shape: op AddSub, input a: 'n' is not an int attribute (none) at "
+      "column 2 of '[n]'; a data-dependent dim (dynamic_dims) may only be an output's first "
+      "dim"]),
+    ('cpu = "k.cc"', 'scratch = [{ name = "tmp", dtype = "U", shape = "like(a)" }]\ncpu = "k.cc"',
+     ["ops[0].scratch[0].dtype: 'U' is neither a type variable of this op (T) nor one of"]),
+    ('cpu = "k.cc"', 'scratch = [{ name = "tmp", dtype = "T", shape = "[q[0]]" }]\ncpu = "k.cc"',
+     ["ops[0].scratch[0].shape: op AddSub, scratch tmp: 'q' is neither an input (a, b) nor an "
+      "int[] attribute (none)"]),
     # shape rules and dtypes
     ('shape = "like(a)"', 'shape = "like(c)"', ["ops[0].outputs[0].shape: op AddSub, output "
                                                 "sum: expected an input (a, b), found 'c' at "

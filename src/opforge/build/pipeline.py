@@ -73,7 +73,7 @@ def make_plan(recipe: LoadedRecipe, release: Release, framework_names: list[str]
                      (build_dir or default_build_dir(recipe, release)).resolve(),
                      (out_dir or default_out_dir(recipe)).resolve(), compile_only=compile_only)
     if plan.left_out and not plan.ops and not recipe.model.native:
-        raise UserError(f"{recipe.path}: nothing to build for {', '.join(plan.devices)}: "
+        raise RecipeError(f"{recipe.path}: nothing to build for {', '.join(plan.devices)}: "
                         + "; ".join(f"op {n}: {why}" for n, why in plan.left_out.items())
                         + "; add the device to target.devices (or a kernel for "
                           f"{', '.join(plan.devices)})")
