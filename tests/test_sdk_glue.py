@@ -59,7 +59,8 @@ RECIPES = {"addsub": EXAMPLE, "native": ROOT / "recipes" / "examples" / "native"
            "shapes": ROOT / "recipes" / "examples" / "shapes",
            "dtypes": ROOT / "recipes" / "examples" / "dtypes",
            "rich": ROOT / "tests" / "data" / "rich",
-           "layernorm": ROOT / "recipes" / "examples" / "layernorm"}
+           "layernorm": ROOT / "recipes" / "examples" / "layernorm",
+           "detection": ROOT / "recipes" / "examples" / "detection"}
 # Recipes TensorRT refuses -> what the refusal says (a recipe error, exit 2, no library)
 TRT_REFUSED = {"layernorm": "a plugin (IPluginV3) has a fixed number of inputs"}
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
