@@ -80,7 +80,10 @@ def schema_name(args: tuple[str, ...]) -> str | None:
     if "--json" not in args:
         return None
     if command == "releases":
-        return "releases-show" if "show" in args else "releases-list"
+        for action in ("show", "diff", "learn"):
+            if action in args:
+                return f"releases-{action}"
+        return "releases-coverage" if "--coverage" in args else "releases-list"
     return command
 
 

@@ -1,6 +1,10 @@
 """Regenerate src/opforge/data/releases.toml from the team's facts table.
 
-    python tools/import_releases.py ../shared/data/triton_releases.toml
+    python tools/import_releases.py [FACTS_TABLE]
+
+Without an argument it reads shared/data/triton_releases.toml from the nearest folder above
+the checkout that has one (the team's share is a sibling of the main checkout, and further
+up from a worktree).
 
 Each value keeps the sources that support it (see opforge.releases.attribute_sources);
 empty values stay empty, meaning unknown.
@@ -13,10 +17,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from opforge.core import toml# noqa: E402
+from opforge.core import toml  # noqa: E402
 from opforge.releases import release_from_flat  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "src/opforge/data/releases.toml"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src/opforge/data/releases.toml"
+FACTS = Path("shared/data/triton_releases.toml")
+
+
+def facts_table() -> Path:
+    """The team's facts table: shared/data/triton_releases.toml in the nearest folder above
+    the checkout that holds it."""
+    for folder in ROOT.parents:
+        if (folder / FACTS).is_file():
+            return folder / FACTS
+    raise SystemExit(f"no {FACTS} in any folder above {ROOT}; give the facts table's path")
 
 
 def toml_str(value: str) -> str:
@@ -45,5 +60,4 @@ def main(src: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parents[2]
-                                                    / "shared/data/triton_releases.toml"))
+    main(sys.argv[1] if len(sys.argv) > 1 else str(facts_table()))

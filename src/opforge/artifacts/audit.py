@@ -25,18 +25,11 @@ from opforge.toolchain import cuda
 from opforge import frameworks, releases
 from opforge.artifacts import inventory, runtime
 from opforge.core import settings
-from opforge.core.errors import UserError
+from opforge.core.errors import OpforgeError, UserError
 from opforge.core.files import cached_per_file
 from opforge.core.settings import cache_dir
-from opforge.releases import Release
+from opforge.releases import UBUNTU_CEILINGS, Release
 
-# The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
-# symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide.
-UBUNTU_CEILINGS = {
-    "20.04": {"GLIBC": "2.31", "GLIBCXX": "3.4.28", "CXXABI": "1.3.12"},
-    "22.04": {"GLIBC": "2.35", "GLIBCXX": "3.4.30", "CXXABI": "1.3.13"},
-    "24.04": {"GLIBC": "2.39", "GLIBCXX": "3.4.33", "CXXABI": "1.3.15"},
-}
 SYSTEM_LIBRARIES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
                     "ld-linux-x86-64.so.2", "libstdc++.so.6", "libgcc_s.so.1"}
 _OLD_STRING = re.compile(r"_ZNK?Ss|[RP]K?Ss|Ss$|Ss[EI]")
@@ -58,6 +51,18 @@ class LibraryReport:
     release: str | None
     findings: list[Finding] = field(default_factory=list)
     registered: dict | None = None  # the op inventory, when one was taken or recorded
+    # the command that makes the library for the release again, when it is not valid there
+    # (None: valid, or nothing to rebuild: the release has no backend for it)
+    rebuild: str | None = None
+    pin_known: bool = True  # False: the release's pin is unknown, validity cannot be told
+
+    @property
+    def valid(self) -> bool | None:
+        """Whether the library is valid for the release: no error; None when the release's
+        pin of its framework is unknown."""
+        if self.errors:
+            return False
+        return True if self.pin_known else None
 
     @property
     def errors(self) -> list[Finding]:
@@ -69,7 +74,7 @@ class LibraryReport:
     def to_json(self) -> dict:
         return {"library": self.library, "framework": self.framework, "release": self.release,
                 "ok": not self.errors, "findings": [asdict(f) for f in self.findings],
-                "registered": self.registered}
+                "registered": self.registered, "valid": self.valid, "rebuild": self.rebuild}
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,9 @@ def audit(library: Path, manifest: dict | None, release,
     _check_needed(report, facts, framework)
     _check_search_paths(report, facts)
     _check_versions(report, facts, release)
+    rebuild = None
+    if manifest is not None and release is not None and not release.is_local:
+        rebuild = _check_framework_version(report, manifest, release)
     if manifest is not None:
         _check_abi(report, facts, manifest["framework"].get("cxx11_abi"))
         _check_undefined(report, facts, manifest)
@@ -180,6 +188,8 @@ def audit(library: Path, manifest: dict | None, release,
     if manifest is not None and registered is not None:
         report.registered = registered.to_json()
         _check_inventory(report, registered, manifest)
+    if report.valid is not True:
+        report.rebuild = rebuild
     return report
 
 
@@ -292,6 +302,44 @@ def _check_versions(report: LibraryReport, facts: ElfFacts, release) -> None:
                        f"provides up to {prefix}_{ceiling}")
 
 
+def _check_framework_version(report: LibraryReport, manifest: dict, release: Release
+                             ) -> str | None:
+    """The framework's own rule (the runtime loader's) between the version the library was
+    built for and the one the release runs; an unknown pin is told as such. Returns the
+    command that makes the library for the release (None where none can)."""
+    fw = frameworks.registry().get(manifest["framework"]["name"])
+    if fw is None:
+        return None
+    command = (f"opforge build {manifest.get('recipe') or 'RECIPE'} --release {release.id} "
+               f"--framework {fw.name}")
+    where = f" (inside {fw.ci_image(release)})" if not fw.ci_image_missing(release) else ""
+    try:
+        fw.check_release(release)
+    except OpforgeError as exc:
+        report.add("error", "release", exc.message, "no rebuild makes it load there: serve "
+                   "its models with an older release, or move them to another framework")
+        return None
+    pin = release.pin(fw.pin_key).value
+    if not pin and manifest["release"]["id"] == release.id:
+        pin = manifest["release"]["pins"].get(fw.pin_key, "")  # proven when it was built
+    if not pin:
+        report.pin_known = False
+        report.add("warning", "release", f"Triton {release.id}'s {fw.title} version is "
+                   f"unknown: whether the library (built for {fw.title} "
+                   f"{manifest['framework']['version']}) loads there cannot be told",
+                   f"rebuild it in the release's container, which proves the pin: "
+                   f"{command}{where}; or give {fw.pin_key} in a --releases-file")
+        return command + where
+    why = frameworks.release_refusal(fw, manifest["framework"], pin)
+    if why is None:
+        report.add("info", "release", f"loads in Triton {release.id} ({fw.title} {pin}, "
+                   f"{fw.compatibility})")
+    else:
+        report.add("error", "release", f"does not load in Triton {release.id} ({fw.title} "
+                   f"{pin}, {fw.compatibility}): {why}", f"rebuild it: {command}{where}")
+    return command + where
+
+
 def _check_abi(report: LibraryReport, facts: ElfFacts, cxx11_abi) -> None:
     # pre-CXX11 std::string mangles as the substitution "Ss" (_ZNSs..., RKSs, ...Ss at the
     # end); the CXX11 one lives in namespace std::__cxx11
@@ -392,6 +440,10 @@ def print_report(report: LibraryReport, verbose: bool = True) -> None:
             rows.append(["", "", f"fix: {f.fix}"])
         for line in tables.lines(rows, (8, 10), gap=" ", indent="  "):
             print(line)
+    if report.release and report.valid is not True:
+        verdict = "cannot tell" if report.valid is None else "no"
+        print(f"  valid for {report.release}: {verdict}"
+              + (f"; rebuild: {report.rebuild}" if report.rebuild else ""))
 
 
 def targets(paths: list[Path]) -> list[tuple[Path, dict | None]]:

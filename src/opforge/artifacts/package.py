@@ -51,10 +51,13 @@ def signature(op, identity: str) -> dict:
 
 
 def release_pins(plan: BuildPlan) -> dict[str, str]:
-    """The release's known pins; for `local`, the versions installed here."""
+    """The release's known pins, with those the build established itself: for `local` the
+    versions installed here, elsewhere the pins an NGC container proved."""
     if plan.release.is_local:
         return {b.framework.pin_key: b.toolchain.version for b in plan.builds.values()}
-    return {p.key: p.value for p in plan.release.ordered_pins() if p.known}
+    return {**{p.key: p.value for p in plan.release.ordered_pins() if p.known},
+            **{b.verdict.key: b.verdict.pin for b in plan.builds.values()
+               if b.verdict.provenance == "container label"}}
 
 
 def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> dict:
@@ -68,9 +71,13 @@ def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> 
         "framework": {"name": fb.framework.name, "title": fb.framework.title,
                       "version": tc.version, "pin": fb.verdict.pin,
                       "version_policy": fb.verdict.policy,
+                      # how the pin was established: table, releases file, container label,
+                      # local; and what proved it
+                      "pin_provenance": fb.verdict.to_json(),
                       "compatibility": fb.framework.compatibility, "cxx11_abi": tc.cxx11_abi,
                       "cxx_standard": tc.cxx_standard, "location": tc.location},
         "release": {"id": release.id, "origin": release.origin, "pins": release_pins(plan)},
+        "recipe": str(plan.recipe.path),
         "devices": plan.devices,
         "ops": op_inventory(plan, fb),
         "triton": {"loading": fb.framework.triton_loading},
@@ -150,6 +157,7 @@ def publish(plan: BuildPlan) -> list[dict]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [{"framework": name, "version": m["framework"]["version"],
+             "pin": m["framework"]["pin_provenance"],
              "library": str(release_dir / name / m["library"]),
              "manifest": str(release_dir / name / runtime.MANIFEST),
              "ops": [op["identity"] for op in m["ops"]]}

@@ -100,30 +100,41 @@ def verify_files(manifest: dict, folder: Path) -> None:
                               f"artifact folder whole")
 
 
+def version_refusal(fw: dict, running: dict) -> str | None:
+    """Why a library built as `fw` (a manifest's framework section) does not fit `running`
+    (a framework's version, and its cxx11_abi where it has one); None when it fits. The one
+    rule, per the framework's compatibility: "at-least", the same major and a minor no older
+    (the library negotiates the API); "exact", the very version and C++ ABI. The loader
+    applies it to what is running; `opforge check --release` and `opforge releases diff` to
+    what a release runs."""
+    if fw.get("compatibility") == "at-least":
+        have, built = _release(running["version"]), _release(fw["version"])
+        if have[:1] != built[:1] or have[:2] < built[:2]:
+            return (f"it was built against {fw['title']} {fw['version']} headers, but "
+                    f"{fw['title']} {running['version']} is running; it needs "
+                    f"{fw['title']} {fw['version']} or a newer {built[0]}.x")
+        return None
+    if running["version"] != fw["version"]:
+        return (f"it was built for {fw['title']} {fw['version']}, but {fw['title']} "
+                f"{running['version']} is running")
+    if "cxx11_abi" in running and running["cxx11_abi"] != fw["cxx11_abi"]:
+        return (f"it was built with _GLIBCXX_USE_CXX11_ABI={fw['cxx11_abi']}, but the "
+                f"running {fw['title']} uses {running['cxx11_abi']}")
+    return None
+
+
 def check_framework(manifest: dict) -> dict:
     fw = manifest["framework"]
     if fw["name"] not in FRAMEWORKS:
         raise LoadRefused(f"this loader does not know framework {fw['name']!r}")
     running = FRAMEWORKS[fw["name"]][0]()
-    if fw.get("compatibility") == "at-least":
-        # The library negotiates the API with the running framework: a newer minor is fine.
-        have, built = _release(running["version"]), _release(fw["version"])
-        if have[:1] != built[:1] or have[:2] < built[:2]:
-            raise LoadRefused(
-                f"{manifest['library']} was built against {fw['title']} {fw['version']} "
-                f"headers, but {fw['title']} {running['version']} is running; it needs "
-                f"{fw['title']} {fw['version']} or a newer {built[0]}.x")
+    why = version_refusal(fw, running)
+    if why is None:
         return running
-    if running["version"] != fw["version"]:
-        raise LoadRefused(
-            f"{manifest['library']} was built for {fw['title']} {fw['version']}, but "
-            f"{fw['title']} {running['version']} is running; rebuild for this version "
-            f"(opforge build --release local) or run with {fw['title']} {fw['version']}")
-    if "cxx11_abi" in running and running["cxx11_abi"] != fw["cxx11_abi"]:
-        raise LoadRefused(
-            f"{manifest['library']} was built with _GLIBCXX_USE_CXX11_ABI={fw['cxx11_abi']}, "
-            f"but the running {fw['title']} uses {running['cxx11_abi']}")
-    return running
+    fix = ("" if fw.get("compatibility") == "at-least" or running["version"] == fw["version"]
+           else f"; rebuild for this version (opforge build --release local) or run with "
+                f"{fw['title']} {fw['version']}")
+    raise LoadRefused(f"{manifest['library']}: {why}{fix}")
 
 
 def load(path: Path | str, **options):

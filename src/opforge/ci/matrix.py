@@ -6,8 +6,9 @@ its TensorFlow container (nvcr.io/nvidia/tensorflow:<upstream>-tf2-py3) while Tr
 ships a TensorFlow backend, and the tritonserver image itself for ONNX Runtime and TensorRT.
 Each framework's adapter says which image and which setup steps (frameworks/<name>/ci.py):
 this module only fans out and renders.
-A (release, framework) that `opforge build` would refuse - an unknown pin, a backend the
-release does not ship, TensorRT without IPluginV3 - is not a job but a skip with that reason,
+A (release, framework) that `opforge build` would refuse - an unknown pin its container
+cannot prove either (an SDK's, or no upstream_container_version), a backend the release does
+not ship, TensorRT without IPluginV3 - is not a job but a skip with that reason,
 and so is a release whose containers run a Python older than opforge supports, so that CI
 never starts a build that cannot succeed.
 
@@ -159,9 +160,10 @@ def why_not(fw, release: Release, device: str, devices: list[str],
         return too_old
     try:
         fw.check_release(release)
-        frameworks.release_pin(fw, release)
     except OpforgeError as exc:
         return exc.message
+    if problem := frameworks.pin_problem(fw, release):
+        return problem
     if fw.requires_cuda and device != "cuda":
         return (f"{fw.op_kind} run on the GPU only; its job is the cuda one"
                 if "cuda" in devices else
@@ -182,6 +184,11 @@ def make_job(recipe: LoadedRecipe, recipe_arg: str, fw, release: Release, device
     setup = [*own.before_opforge, f"python3 -m pip install --progress-bar off {q(install)}",
              *own.after_opforge]
     notes = [f"image: {fw.ci_image_why}", *own.notes]
+    if not release.pin(fw.pin_key).known:
+        notes.append(f"{fw.title} pin of {release.id} unknown to the table: the build takes "
+                     f"the container's (${fw.container_variable} and the version's +nv label "
+                     f"must name {release.pin('upstream_container_version').value}) and its "
+                     f"report records it for `opforge releases learn`")
     test = ""
     if fw.untestable:
         notes.append(f"no test step: {fw.untestable}")

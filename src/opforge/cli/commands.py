@@ -27,34 +27,87 @@ def _not_shipped(fw, release) -> bool:
 
 
 def cmd_releases(args) -> int:
-    from opforge import frameworks, releases
+    from opforge import releases
 
+    if args.action == "learn":
+        return _releases_learn(args)  # reads reports, not the matrix
     matrix = releases.load_matrix(args.releases_file)
+    wanted = {"list": 0, "show": 1, "diff": 2}[args.action]
+    if len(args.operands) != wanted:
+        usage = {"list": "opforge releases [list] [--coverage]",
+                 "show": "opforge releases show RELEASE (e.g. 24.09)",
+                 "diff": "opforge releases diff FROM TO (e.g. 24.09 25.03)"}[args.action]
+        raise UserError(f"`opforge releases {args.action}` takes {wanted or 'no'} "
+                        f"release{'s' if wanted != 1 else ''}, got "
+                        f"{' '.join(args.operands) or 'none'}: {usage}")
+    if args.coverage and args.action != "list":
+        raise UserError("--coverage goes with `opforge releases [list]`, not "
+                        f"`{args.action}`")
+    if args.action == "diff":
+        return _releases_diff(args, matrix)
+    if args.action == "show":
+        return _releases_show(args, matrix)
+    if args.coverage:
+        return _releases_coverage(args, matrix)
+    return _releases_list(args, matrix)
+
+
+def _releases_list(args, matrix) -> int:
+    from opforge import frameworks
+
     adapters = list(frameworks.registry().values())
     # the columns of the table: Triton's version, each framework's pin, CUDA
     cols = ("triton_version", *(fw.pin_key for fw in adapters), "cuda")
-    if args.action == "list":
-        if args.release:
-            raise UserError("`opforge releases list` takes no release; use `opforge releases "
-                            f"show {args.release}`")
-        if args.json:
-            print_json([{"release": r.id, **{k: r.pin(k).value or None for k in cols}}
-                         for r in matrix.values()])
-            return 0
-        rows = [["release", "triton", *cols[1:]]]
-        for r in matrix.values():
-            rows.append([r.id, r.pin(cols[0]).value or "?"]
-                        + [r.pin(fw.pin_key).value or ("-" if _not_shipped(fw, r) else "?")
-                           for fw in adapters] + [r.pin(cols[-1]).value or "?"])
-        for line in tables.lines(rows):
-            print(line)
-        print("\n? = unknown (no source found; never guessed); - = not shipped. "
-              "`opforge releases show R` gives the sources.")
+    if args.json:
+        print_json([{"release": r.id, **{k: r.pin(k).value or None for k in cols}}
+                     for r in matrix.values()])
         return 0
-    if not args.release:
-        raise UserError("`opforge releases show` needs a release, e.g. `opforge releases "
-                        "show 24.09`")
-    release = releases.resolve(args.release, matrix)
+    rows = [["release", "triton", *cols[1:]]]
+    for r in matrix.values():
+        rows.append([r.id, r.pin(cols[0]).value or "?"]
+                    + [r.pin(fw.pin_key).value or ("-" if _not_shipped(fw, r) else "?")
+                       for fw in adapters] + [r.pin(cols[-1]).value or "?"])
+    for line in tables.lines(rows):
+        print(line)
+    print("\n? = unknown (no source found; never guessed); - = not shipped. "
+          "`opforge releases show R` gives the sources, `--coverage` what is known where.")
+    return 0
+
+
+def _releases_coverage(args, matrix) -> int:
+    from opforge import releases
+
+    covered = releases.coverage(matrix)
+    keys = releases.fields(matrix)
+    if args.json:
+        print_json({"fields": keys, "releases": covered})
+        return 0
+
+    def having(states: dict, state: str) -> list[str]:
+        return [k for k in keys if states[k] == state]
+
+    rows = [["field", "known", "uncertain", "unknown"]]
+    for key in keys:
+        counts = [sum(c[key] == state for c in covered.values())
+                  for state in ("known", "uncertain", "unknown")]
+        rows.append([key, *map(str, counts)])
+    for line in tables.lines(rows):
+        print(line)
+    print()
+    rows = [["release", "known", "uncertain (a secondary source)", "unknown (never guessed)"]]
+    for rid, states in covered.items():
+        known = len(keys) - len(having(states, "unknown"))
+        rows.append([rid, f"{known}/{len(keys)}", ", ".join(having(states, "uncertain")) or "-",
+                     ", ".join(having(states, "unknown")) or "-"])
+    for line in tables.lines(rows):
+        print(line)
+    return 0
+
+
+def _releases_show(args, matrix) -> int:
+    from opforge import releases
+
+    release = releases.resolve(args.operands[0], matrix)
     if release.is_local:
         raise UserError("'local' is not in the matrix: it pins to whatever is installed; see "
                         "`opforge build --release local`")
@@ -64,13 +117,56 @@ def cmd_releases(args) -> int:
     print(log.style(f"Triton release {release.id}", "bold") + f"  (from {release.origin})")
     for pin in release.ordered_pins():
         value = pin.value if pin.known else log.style("unknown", "yellow")
-        flag = log.style(" (uncertain)", "yellow") if pin.uncertain else ""
-        sources = pin.sources[:3] if pin.key in releases.main_pins() else ()
-        pin_rows = [[pin.key, f"{value}{flag}"]] + [["", f"  source: {s}"] for s in sources]
+        flag = log.style(" (uncertain: secondary source)", "yellow") if pin.uncertain else ""
+        origin = "" if pin.origin == "opforge" else f" (from {pin.origin})"
+        if not pin.known:
+            sources = []
+        elif pin.attribution == "field":
+            sources = [f"  source: {s}" for s in pin.sources]
+        else:
+            sources = [f"  source: the release's {len(pin.sources)} source(s); none names "
+                       f"{pin.key} alone"]
+        pin_rows = [[pin.key, f"{value}{flag}{origin}"]] + [["", s] for s in sources]
         for i, line in enumerate(tables.lines(pin_rows, (26,), gap=" ", indent="  ")):
             print(log.style(line, "dim") if i else line)
     for note in release.notes:
         print(log.style(f"  note: {note}", "dim"))
+    return 0
+
+
+def _releases_diff(args, matrix) -> int:
+    from opforge import releases
+    from opforge.releases import upgrade
+
+    old, new = (releases.resolve(r, matrix) for r in args.operands)
+    if old.is_local or new.is_local:
+        raise UserError("`opforge releases diff` compares two releases of the matrix; "
+                        "'local' has no pins of its own")
+    report = upgrade.diff(old, new)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        for line in upgrade.lines(report):
+            print(line)
+    return 0
+
+
+def _releases_learn(args) -> int:
+    from opforge.releases import learn
+
+    if not args.operands:
+        raise UserError("`opforge releases learn` needs the JSON reports of `opforge build "
+                        "--json`, e.g. opforge releases learn opforge-out/*/reports/build.json "
+                        "> releases.toml")
+    paths = [Path(p) for p in args.operands]
+    entries = learn.learn(paths)
+    if args.json:
+        print_json({"releases": entries})
+    else:
+        print(learn.to_toml(entries, paths), end="")
+    if not entries:
+        log.warn("no report records a pin proven by a container (provenance \"container "
+                 "label\"): nothing learned")
     return 0
 
 

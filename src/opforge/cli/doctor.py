@@ -29,13 +29,12 @@ def report(matrix: dict[str, releases.Release]) -> dict:
             entry["why_not"] = exc.message
         out["frameworks"][name] = entry
         if entry["can_build"]:
-            tc_version = entry["toolchain"]["version"]
             fit = []
             for release in matrix.values():
                 try:
                     fw.check_release(release)
-                    frameworks.check_version(fw, frameworks.Toolchain(
-                        name, tc_version, "", [], [], [], 17, 1), release)
+                    # the probed toolchain: an NGC container's label may be in its extra
+                    frameworks.check_version(fw, toolchains[name], release)
                 except OpforgeError:
                     continue
                 fit.append(release.id)

@@ -77,11 +77,27 @@ or cannot be reached, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 def _add_releases(sub) -> None:
     p = sub.add_parser("releases", help="the release matrix: Triton release -> framework "
-                       "versions", description="List Triton releases, or show one release's "
-                       "pins with their sources. Unknown values are shown as unknown.")
+                       "versions", description="List Triton releases (--coverage: which "
+                       "fields are known for which), show one release's pins with their "
+                       "sources and uncertainty, diff two releases (what an upgrade changes "
+                       "for op libraries), or learn the pins CI builds proved in NGC "
+                       "containers into a releases file. Unknown values are shown as unknown.",
+                       epilog="examples:\n"
+                       "  opforge releases show 24.09\n"
+                       "  opforge releases --coverage\n"
+                       "  opforge releases diff 24.09 25.03\n"
+                       "  opforge releases learn opforge-out/*/reports/build.json > "
+                       "releases.toml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
-    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    p.add_argument("release", nargs="?", help="with show: a release such as 24.09")
+    p.add_argument("action", nargs="?", choices=["list", "show", "diff", "learn"],
+                   default="list")
+    p.add_argument("operands", nargs="*", metavar="ARG",
+                   help="show: a release such as 24.09; diff: FROM TO; learn: the JSON "
+                   "reports of `opforge build --json` (a matrix job's reports/build.json)")
+    p.add_argument("--coverage", action="store_true",
+                   help="with list: per release, which fields are known, uncertain (a "
+                   "secondary source) or unknown")
 
 
 def _add_build(sub) -> None:
@@ -150,7 +166,9 @@ def _add_check(sub) -> None:
     _common(p)
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
                    help="artifact folder (with manifest.json), manifest.json or library file")
-    p.add_argument("--release", help="check against this release (default: each manifest's)")
+    p.add_argument("--release", help="check against this release (default: each manifest's): "
+                   "before an upgrade, whether each library is valid for it by its "
+                   "framework's own rule, and if not, why and the command that rebuilds it")
     p.add_argument("--no-load", dest="load", action="store_false",
                    help="do not load the libraries: compare the op inventories their "
                    "manifests recorded at build time (for a machine without the framework)")

@@ -8,11 +8,12 @@ from __future__ import annotations
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (  # the package's interface
     CudaSupport, Framework, Toolchain, VersionVerdict, WheelFramework, check_version,
-    installed_distribution, probe_installed, release_pin, with_libraries)
+    installed_distribution, pin_problem, probe_installed, release_pin, release_refusal,
+    with_libraries)
 
 __all__ = ["CudaSupport", "Framework", "Toolchain", "VersionVerdict", "WheelFramework",
-           "check_version", "get", "installed_distribution", "probe_installed", "registry",
-           "release_pin", "with_libraries"]
+           "check_version", "get", "installed_distribution", "pin_problem", "probe_installed",
+           "registry", "release_pin", "release_refusal", "with_libraries"]
 
 
 def registry() -> dict[str, Framework]:

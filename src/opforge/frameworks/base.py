@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +26,8 @@ from packaging.version import InvalidVersion, Version
 from opforge.core import log, proc
 from opforge.core.settings import cache_dir
 from opforge.core.errors import ReleaseError, ToolchainError, VersionMismatch
-from opforge.releases.versions import version_matches, version_not_newer
+from opforge.releases.versions import (container_label, month, version_matches,
+                                       version_not_newer, without_container_label)
 from opforge.core.files import write_atomic
 
 if TYPE_CHECKING:
@@ -90,6 +92,10 @@ class Framework(Protocol):
     compatibility: str  # "exact": load only into the built version; "at-least": or newer
     requires_cuda: bool  # GPU-only framework (TensorRT): every op needs a CUDA kernel
     untestable: str  # why `opforge test` cannot run this framework's vectors ("" when it can)
+    # the environment variable by which the framework's NGC container names its month
+    # (NVIDIA_PYTORCH_VERSION=24.09): inside the container of a release's
+    # upstream_container_version it proves the pin the table lacks; None: never learned
+    container_variable: str | None
 
     def detect(self, release: Release | None = None) -> Toolchain:
         """What this environment offers to build against (for `release`, where there is a
@@ -320,6 +326,7 @@ class WheelFramework(FrameworkFolder):
     compatibility = "exact"
     requires_cuda = False
     untestable = ""
+    container_variable: str | None = None
     title: str
     probe: str  # Python source printing a Toolchain as JSON
 
@@ -413,9 +420,13 @@ def probe_installed(fw: Framework, probe_code: str) -> Toolchain:
             f"{fw.install_hint}, or build inside the NGC container of the release.")
     key = _probe_key(fw, dist, probe_code)
     cached = cache_dir() / "probes" / f"{fw.name}-{key}.json"
+    # the distribution's version may carry what the module's does not: NGC TensorFlow
+    # containers label the month there (2.16.1+nv24.9), not in tf.__version__
+    distribution = {"name": dist.metadata["Name"], "version": dist.version}
     if cached.is_file():
         try:
-            return Toolchain(**json.loads(cached.read_text("utf-8")))
+            toolchain = Toolchain(**json.loads(cached.read_text("utf-8")))
+            return replace(toolchain, extra={**toolchain.extra, "distribution": distribution})
         except (ValueError, TypeError):
             pass  # a stale or torn cache entry: probe again
     log.detail(f"probing {fw.title} {dist.version} (cached afterwards)")
@@ -427,6 +438,7 @@ def probe_installed(fw: Framework, probe_code: str) -> Toolchain:
         raise ToolchainError(f"{fw.title} {dist.version} is installed but importing it "
                              f"failed:\n{tail}")
     toolchain = Toolchain(**json.loads(payload[-1]))
+    toolchain.extra["distribution"] = distribution
     write_atomic(cached, json.dumps(toolchain.to_json(), indent=1))
     return toolchain
 
@@ -438,31 +450,118 @@ class VersionVerdict:
     framework: str
     installed: str
     pin: str
-    policy: str  # "release pin" | "local"
+    policy: str  # "release pin" | "container label" | "local"
+    # how the pin was established: "table" (opforge's facts table), "releases file",
+    # "container label" (the NGC container proved it), "local" (what is installed)
+    provenance: str = "table"
+    evidence: tuple[str, ...] = ()  # what proved it: sources, or the container's variable
+    key: str = ""  # the release pin it is (pytorch, tensorflow, ...)
 
     def describe(self) -> str:
         if self.policy == "local":
             return f"{self.framework} {self.installed} (release local: pinned to installed)"
-        return f"{self.framework} {self.installed} matches the pin {self.pin}"
+        if self.policy == "container label":
+            return (f"{self.framework} {self.installed}: the release's pin is unknown; pinned "
+                    f"to {self.pin}, proven by the NGC container ({'; '.join(self.evidence)})")
+        return f"{self.framework} {self.installed} matches the pin {self.pin} ({self.provenance})"
+
+    def to_json(self) -> dict:
+        """The pin as manifests and `opforge build --json` record it (what `opforge releases
+        learn` reads back)."""
+        return {"key": self.key, "value": self.pin, "installed": self.installed,
+                "provenance": self.provenance, "evidence": list(self.evidence)}
+
+
+def unknown_pin(fw: Framework, release: Release, learn: str = "") -> ReleaseError:
+    """The error for a pin no source gives; `learn` says why the container could not prove
+    it, where one was looked at."""
+    upstream = release.pin("upstream_container_version").value
+    in_container = (f" Inside the NGC container Triton {release.id} builds its {fw.title} "
+                    f"backend from ({fw.ci_image(release)}), opforge takes the installed "
+                    f"version as the pin: it checks ${fw.container_variable} and the "
+                    f"+nv{upstream} label of the version."
+                    if fw.container_variable and upstream else "")
+    return ReleaseError(
+        f"the {fw.title} version of Triton release {release.id} is unknown: no source in "
+        f"the release matrix gives `{fw.pin_key}` for {release.id}, and opforge does not "
+        f"guess.{learn}{in_container} Add it with --releases-file (a [[release]] with release "
+        f"= \"{release.id}\" and {fw.pin_key} = \"...\" plus its sources; `opforge releases "
+        f"learn` writes one from build reports), or build for what is installed with "
+        f"--release local.")
 
 
 def release_pin(fw: Framework, release: Release):
     """The release's pin of this framework; ReleaseError when no source gives it."""
     pin = release.pin(fw.pin_key)
     if not pin.known:
-        raise ReleaseError(
-            f"the {fw.title} version of Triton release {release.id} is unknown: no source in "
-            f"the release matrix gives `{fw.pin_key}` for {release.id}, and opforge does not "
-            f"guess. Add it with --releases-file (a [[release]] with release = "
-            f"\"{release.id}\" and {fw.pin_key} = \"...\" plus its sources), or build for what "
-            f"is installed with --release local.")
+        raise unknown_pin(fw, release)
     return pin
 
 
-def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> VersionVerdict:
+def pin_problem(fw: Framework, release: Release) -> str | None:
+    """Why a build of the framework for the release must fail wherever it runs (an unknown
+    pin that its NGC container cannot prove either); None when the table gives the pin or
+    the container of the release's upstream_container_version can."""
+    if release.pin(fw.pin_key).known:
+        return None
+    if fw.container_variable and release.pin("upstream_container_version").known:
+        return None
+    return unknown_pin(fw, release).message
+
+
+def container_pin(fw: Framework, toolchain: Toolchain, release: Release,
+                  environ: Mapping[str, str]) -> VersionVerdict:
+    """The pin the table lacks, proven by the NGC container the build runs in: its variable
+    (NVIDIA_TENSORFLOW_VERSION=24.09) and the installed version's label (+nv24.09) must both
+    name the month of the release's upstream_container_version."""
+    upstream = release.pin("upstream_container_version").value
+    if not fw.container_variable or not upstream:
+        raise unknown_pin(fw, release)
+    variable, labelled = fw.container_variable, labelled_version(toolchain)
+    said, label = environ.get(variable, ""), container_label(labelled)
+    if not said and not label:
+        raise unknown_pin(fw, release, f" This is no NGC {fw.title} container (${variable} "
+                                       f"is unset and {fw.title} {labelled} has no +nvYY.MM "
+                                       f"label).")
+    if not label or not month(said):
+        missing = (f"${variable} is unset" if not said else
+                   f"${variable}={said} names no month" if not month(said) else
+                   f"{fw.title} {labelled} carries no +nvYY.MM label")
+        raise unknown_pin(fw, release, f" The container does not prove it: {missing}, and "
+                                       f"opforge needs both.")
+    seen = {f"${variable}={said}": month(said), f"{fw.title} {labelled}": label}
+    wrong = [f"{what} (the NGC container of {when})" for what, when in seen.items()
+             if when != upstream]
+    if wrong:
+        raise VersionMismatch(
+            f"the {fw.title} version of Triton release {release.id} is unknown, and this "
+            f"container cannot prove it: {' and '.join(wrong)}, but Triton {release.id} "
+            f"builds its {fw.title} backend from the container of {upstream}. Build inside "
+            f"{fw.ci_image(release)}, or pass --release local to build for the installed "
+            f"{toolchain.version}.",
+            details=[f"{what}: container {when}" for what, when in seen.items()]
+            + [f"release {release.id}: upstream_container_version {upstream}"])
+    return VersionVerdict(fw.name, toolchain.version, without_container_label(toolchain.version),
+                          "container label", "container label", tuple(seen), fw.pin_key)
+
+
+def labelled_version(toolchain: Toolchain) -> str:
+    """The installed version that carries the NGC label, where one does: the module's
+    (PyTorch: 2.5.0a0+b465a5843b.nv24.09) or else its distribution's (TensorFlow)."""
+    dist = (toolchain.extra.get("distribution") or {}).get("version", "")
+    return toolchain.version if container_label(toolchain.version) or not dist else dist
+
+
+def check_version(fw: Framework, toolchain: Toolchain, release: Release,
+                  environ: Mapping[str, str] | None = None) -> VersionVerdict:
+    """The installed framework against the release's pin; where the table has none, against
+    the NGC container the build runs in (`environ`, default the process's environment)."""
     if release.is_local:
-        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local")
-    pin = release_pin(fw, release)
+        return VersionVerdict(fw.name, toolchain.version, toolchain.version, "local", "local",
+                              key=fw.pin_key)
+    pin = release.pin(fw.pin_key)
+    if not pin.known:
+        return container_pin(fw, toolchain, release, os.environ if environ is None else environ)
     matches = (version_not_newer(toolchain.version, pin.value)
                if fw.compatibility == "at-least" else version_matches(toolchain.version,
                                                                        pin.value))
@@ -476,7 +575,22 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release) -> Vers
             details=[f"installed: {toolchain.version} ({toolchain.location})",
                      f"release {release.id} pin: {pin.value} "
                      f"(source: {pin.sources[0] if pin.sources else 'none'})"])
-    return VersionVerdict(fw.name, toolchain.version, pin.value, "release pin")
+    return VersionVerdict(fw.name, toolchain.version, pin.value, "release pin", pin.provenance,
+                          pin.sources, fw.pin_key)
+
+
+def release_refusal(fw: Framework, built: dict, pin: str) -> str | None:
+    """Why a library built as `built` (a manifest's framework section) would not load in a
+    release whose pin of the framework is `pin`, by the framework's own rule: the runtime
+    loader's (exact, or at-least for libraries that negotiate the API), with the release's
+    framework as the running one. Which version the release runs is the pin policy's
+    answer: for an exact framework, a version the pin matches is the release's own build.
+    None when it loads."""
+    from opforge.artifacts import runtime
+
+    running = (built["version"] if fw.compatibility == "exact"
+               and version_matches(built["version"], pin) else pin)
+    return runtime.version_refusal(built, {"version": running})
 
 
 # --- CI image and setup (ci) -------------------------------------------------------------
@@ -500,7 +614,10 @@ class CiSetup:
 class TritonserverImage(FrameworkFolder):
     """CI defaults for a framework whose runtime comes with Triton's backend rather than an
     NGC framework container: its jobs run in the release's tritonserver image, and install
-    a compiler first."""
+    a compiler first. Its version comes from an SDK's headers, which carry no container
+    label: an unknown pin stays unknown."""
+
+    container_variable: str | None = None
 
     def ci_image(self, release: Release) -> str:
         from opforge.releases import tritonserver_image

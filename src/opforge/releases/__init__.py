@@ -23,6 +23,15 @@ LOCAL = "local"
 
 _META = {"release", "sources", "uncertain", "notes"}
 
+# The C/C++ runtime and glibc of each Ubuntu that Triton releases are built on: the newest
+# symbol versions its libstdc++ (GCC 9 / 11 / 13+) and glibc provide (`opforge check`
+# holds a library to them; `opforge releases diff` shows how they move).
+UBUNTU_CEILINGS = {
+    "20.04": {"GLIBC": "2.31", "GLIBCXX": "3.4.28", "CXXABI": "1.3.12"},
+    "22.04": {"GLIBC": "2.35", "GLIBCXX": "3.4.30", "CXXABI": "1.3.13"},
+    "24.04": {"GLIBC": "2.39", "GLIBCXX": "3.4.33", "CXXABI": "1.3.15"},
+}
+
 
 @cache
 def _fields() -> dict:
@@ -47,14 +56,22 @@ class Pin:
     sources: tuple[str, ...]
     uncertain: bool = False
     attribution: str = "field"  # "field": sources that mention it; "release": all sources
+    origin: str = "opforge"  # "opforge": the packaged table; else the releases file's path
 
     @property
     def known(self) -> bool:
         return self.value != ""
 
+    @property
+    def provenance(self) -> str:
+        """How the pin was established, as manifests record it: "table" (opforge's facts
+        table) or "releases file" (a user's, which may have learned it from containers)."""
+        return "table" if self.origin == "opforge" else "releases file"
+
     def to_json(self) -> dict:
         return {"value": self.value or None, "known": self.known, "uncertain": self.uncertain,
-                "sources": list(self.sources), "attribution": self.attribution}
+                "sources": list(self.sources), "attribution": self.attribution,
+                "provenance": self.provenance}
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,21 @@ class Release:
                 "notes": list(self.notes)}
 
 
+def fields(matrix: dict[str, Release]) -> list[str]:
+    """Every field some release of `matrix` has: the main pins first, then the rest sorted."""
+    present = {key for release in matrix.values() for key in release.pins}
+    return [k for k in main_pins() if k in present] + sorted(present - set(main_pins()))
+
+
+def coverage(matrix: dict[str, Release]) -> dict[str, dict[str, str]]:
+    """Which fields are known for which releases: release -> field -> "known", "uncertain"
+    (a value from a secondary source) or "unknown"."""
+    return {rid: {key: ("unknown" if not release.pin(key).known else
+                        "uncertain" if release.pin(key).uncertain else "known")
+                  for key in fields(matrix)}
+            for rid, release in matrix.items()}
+
+
 def attribute_sources(key: str, sources: list[str]) -> tuple[tuple[str, ...], str]:
     hints = _fields()["source_hints"].get(key, (key,))
     matched = tuple(s for s in sources if any(h in s for h in hints))
@@ -106,7 +138,7 @@ def release_from_flat(entry: dict, *, origin: str) -> Release:
         if key in _META:
             continue
         found, how = attribute_sources(key, sources)
-        pins[key] = Pin(key, str(value), found, key in uncertain, how)
+        pins[key] = Pin(key, str(value), found, key in uncertain, how, origin)
     return Release(rid, pins, tuple(entry.get("notes", [])), origin)
 
 

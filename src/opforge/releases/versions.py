@@ -3,6 +3,8 @@ release's pin."""
 
 from __future__ import annotations
 
+import re
+
 from packaging.version import InvalidVersion, Version
 
 
@@ -37,3 +39,36 @@ def version_not_newer(built: str, pin: str) -> bool:
         return Version(built).release[:2] <= Version(pin).release[:2]
     except InvalidVersion:
         return False
+
+
+# NGC framework containers label their framework with the container's month, as a local
+# version segment: 2.5.0a0+b465a5843b.nv24.09 (PyTorch), 2.16.1+nv24.9 (TensorFlow's
+# distribution; PEP 440 normalizes 09 to 9)
+_CONTAINER_LABEL = re.compile(r"(?P<sep>^|[.+])nv(?P<yy>\d{2})\.(?P<mm>\d{1,2})(?=$|[.+])")
+_MONTH = re.compile(r"(\d{2})\.(\d{1,2})(?!\d)")
+
+
+def month(text: str) -> str | None:
+    """A container month as YY.MM from the start of `text`: '24.09' and '24.9' -> '24.09',
+    '24.09-tf2' (an NGC TensorFlow container's NVIDIA_TENSORFLOW_VERSION) -> '24.09'; None
+    when `text` does not start with one."""
+    found = _MONTH.match(text.strip())
+    return f"{found[1]}.{int(found[2]):02d}" if found and 1 <= int(found[2]) <= 12 else None
+
+
+def container_label(version: str) -> str | None:
+    """The NGC container month a framework version carries in its local label, as YY.MM
+    ('2.5.0a0+b465a5843b.nv24.09' -> '24.09'); None when it carries none."""
+    local = version.partition("+")[2]
+    found = _CONTAINER_LABEL.search(local)
+    return f"{found['yy']}.{int(found['mm']):02d}" if found else None
+
+
+def without_container_label(version: str) -> str:
+    """The version without the NGC month label, as a release pin spells it:
+    '2.5.0a0+b465a5843b.nv24.09' -> '2.5.0a0+b465a5843b', '2.16.1+nv24.09' -> '2.16.1'."""
+    public, plus, local = version.partition("+")
+    if not plus:
+        return version
+    rest = _CONTAINER_LABEL.sub("", local).strip(".")
+    return f"{public}+{rest}" if rest else public

@@ -43,6 +43,7 @@ class PyTorch(WheelFramework):
     backend_libraries = "pytorch"
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     probe = _PROBE
+    container_variable = "NVIDIA_PYTORCH_VERSION"  # its NGC containers set it
 
     def op_identity(self, recipe, op, native: bool = False) -> str:
         return f"{recipe.package.namespace}::{op.name}"

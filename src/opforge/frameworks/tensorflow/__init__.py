@@ -69,6 +69,7 @@ class TensorFlow(WheelFramework):
     triton_loading = ("model_operations { op_library_filename } in config.pbtxt, or LD_PRELOAD "
                       "(TensorFlow backend)")
     probe = _PROBE
+    container_variable = "NVIDIA_TENSORFLOW_VERSION"  # its NGC containers set it
 
     def check_release(self, release) -> None:
         if not self.ships_backend(release):
