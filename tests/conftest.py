@@ -126,17 +126,35 @@ def built_example(example_copy) -> dict:
     return summary
 
 
-def build_copy(source: Path, tmp_path_factory, expect: int = 0) -> dict:
+def build_copy(source: Path, tmp_path_factory, expect: int = 0,
+               frameworks: tuple[str, ...] = ()) -> dict:
     """Copy a recipe folder (without its build/ and dist/) and `opforge build --release local
-    --json` it; the build must exit `expect`. Needs PyTorch and TensorFlow."""
-    if not (have("torch") and have("tensorflow")):
-        pytest.skip(f"{source.name} builds for pytorch and tensorflow; install both "
+    --json` it (only `frameworks` when given); the build must exit `expect`. Needs PyTorch
+    and TensorFlow, or the frameworks given."""
+    needed = frameworks or ("pytorch", "tensorflow")
+    modules = {"pytorch": "torch", "tensorflow": "tensorflow", "onnxruntime": "onnxruntime"}
+    if not all(have(modules[f]) for f in needed):
+        pytest.skip(f"{source.name} builds for {' and '.join(needed)}; install them "
                     "(pip install 'opforge[all]')")
     folder = tmp_path_factory.mktemp(source.name) / source.name
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("build", "dist"))
-    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json")
+    flags = [arg for f in frameworks for arg in ("--framework", f)]
+    result = opforge("build", str(folder / "recipe.toml"), "--release", "local", "--json",
+                     *flags)
     assert result.returncode == expect, result.stderr
     return {"folder": folder, "build": json.loads(result.stdout), "stderr": result.stderr}
+
+
+@pytest.fixture(scope="session")
+def built_shapes(tmp_path_factory):
+    """recipes/examples/shapes built once (with ONNX Runtime when its headers are found)."""
+    return build_copy(ROOT / "recipes" / "examples" / "shapes", tmp_path_factory)["folder"]
+
+
+@pytest.fixture(scope="session")
+def built_layernorm(tmp_path_factory):
+    """recipes/examples/layernorm built once (with ONNX Runtime when its headers are found)."""
+    return build_copy(ROOT / "recipes" / "examples" / "layernorm", tmp_path_factory)["folder"]
 
 
 def with_cuda(text: str, framework: str) -> str:

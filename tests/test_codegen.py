@@ -348,3 +348,26 @@ def test_a_constraint_naming_an_optional_input_applies_when_it_is_given(tmp_path
     shapes_h = (gen.root / "include/opforge/shapes.h").read_text()
     assert "  if (args.bias.has_value()) {\n    // bias[0] >= x[0] (applies when bias given)" \
         in shapes_h
+
+
+def test_every_op_gets_a_meta_kernel_from_its_shape_rules(tmp_path):
+    torch = (generate(tmp_path, RICH).framework_dirs["pytorch"] / "glue.cc").read_text()
+    meta = torch[torch.index("at::Tensor> Mix_meta_impl("):]
+    assert 'Outputs[0] = at::empty_symint(m.broadcast("x", *Inputs[0], "y", *Inputs[1]), ' \
+           "Inputs[0]->options());" in meta
+    assert ("m.push(m.dim(0, 0));\n    m.push(m.dim(2, -1));\n    m.push(m.num(4));\n"
+            "    Outputs[1] = at::empty_symint(m.dims(), Inputs[0]->options()"
+            ".dtype(c10::ScalarType::Int));") in meta
+    assert 'TORCH_LIBRARY_IMPL(my_lab, Meta, m) {\n  m.impl("Mix", &Mix_meta_impl);\n}' in meta
+
+
+def test_an_op_whose_output_size_a_meta_kernel_cannot_compute_gets_none(tmp_path, monkeypatch):
+    """The hook for data-dependent output sizes: an output rule outside META_RULES leaves the
+    op without a Meta kernel, saying why in the glue (here like(a), taken out of the list)."""
+    from opforge.frameworks.pytorch import codegen as torch_codegen
+
+    monkeypatch.setattr(torch_codegen, "META_RULES", ("broadcast", "expr"))
+    torch = (generate(tmp_path).framework_dirs["pytorch"] / "glue.cc").read_text()
+    assert ("// AddSub has no Meta kernel: output sum's size is not computed from the inputs' "
+            "sizes (shape rule like); a Meta kernel needs an unbacked size for it") in torch
+    assert "AddSub_meta_impl" not in torch and "Meta, m)" not in torch

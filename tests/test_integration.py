@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, build_copy, have, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
+from conftest import ROOT, have, needs_ort, needs_tf, needs_torch, opforge, ort_sdk_found
 
 pytestmark = pytest.mark.integration
 
@@ -364,12 +364,6 @@ print(s.tolist(), d.tolist())
         rt.load(folder)
 
 
-@pytest.fixture(scope="session")
-def built_shapes(tmp_path_factory):
-    """recipes/examples/shapes built once (with ONNX Runtime when its headers are found)."""
-    return build_copy(ROOT / "recipes" / "examples" / "shapes", tmp_path_factory)["folder"]
-
-
 @needs_torch
 def test_shape_expressions_and_input_checks_through_torch(built_shapes):
     code = """
@@ -473,12 +467,6 @@ def test_a_reference_the_op_disagrees_with_fails_naming_the_worst_element(built_
     assert re.search(r"Downsample \[pytorch\] random\[0\]: y: max error 0\.5 > atol 1e-05 "
                      r"\+ rtol 1e-05; worst at \[1, 2, 3\]: got \S+, expected \S+ \(abs "
                      r"error 0\.5, rel error \S+\)", text.stdout), text.stdout
-
-
-@pytest.fixture(scope="session")
-def built_layernorm(tmp_path_factory):
-    """recipes/examples/layernorm built once (with ONNX Runtime when its headers are found)."""
-    return build_copy(ROOT / "recipes" / "examples" / "layernorm", tmp_path_factory)["folder"]
 
 
 @needs_torch

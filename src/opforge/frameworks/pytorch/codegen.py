@@ -1,5 +1,6 @@
 """What the PyTorch glue template (glue.cc.j2 beside this file) needs beyond the common op
-context: the op's schema, its C++ return type and its attributes as schema arguments."""
+context: the op's schema, its C++ return type, its attributes as schema arguments, and
+whether it gets a Meta kernel (what torch.compile and torch.export trace it with)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,24 @@ RESERVED_NAMESPACES: dict[str, str] = {
 }
 
 
+# Output shape rules a Meta kernel computes from the inputs' sizes, symbolic or not (glue.cc.j2,
+# SymShapeMath). An output whose size depends on the values of the data has no such rule: its
+# Meta kernel needs an unbacked SymInt bounded by the recipe's upper bound, which C++ cannot
+# make (only Python's fake-kernel context can: torch.library.get_ctx().new_dynamic_size).
+# An op with such an output gets no Meta kernel (meta_problem says why; tracing it then fails
+# with PyTorch's "no fake impl" error) until a Python fake kernel is generated for it.
+META_RULES = ("like", "broadcast", "expr")
+
+
+def meta_problem(context: dict) -> str | None:
+    """Why the op gets no Meta kernel, or None: it gets one."""
+    for t in context["outputs"]:
+        if t["rule"]["kind"] not in META_RULES:
+            return (f"output {t['name']}'s size is not computed from the inputs' sizes (shape "
+                    f"rule {t['rule']['kind']}); a Meta kernel needs an unbacked size for it")
+    return None
+
+
 def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
     attrs = []
     for attr, a in zip(op.attrs, context["attrs"]):
@@ -53,4 +72,5 @@ def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
     return {**context, "attrs": attrs,
             "torch_name": f"{recipe.package.namespace}::{op.name}",
             "torch_schema": RecipeText(f"{op.name}({', '.join(params)}) -> {returns}"),
-            "torch_return": cpp_return}
+            "torch_return": cpp_return, "meta_problem": meta_problem(context),
+            "input_index": {t["name"]: i for i, t in enumerate(context["inputs"])}}
