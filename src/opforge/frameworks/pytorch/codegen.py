@@ -43,6 +43,10 @@ META_RULES = ("like", "broadcast", "expr")
 def meta_problem(context: dict) -> str | None:
     """Why the op gets no Meta kernel, or None: it gets one."""
     for t in context["outputs"]:
+        if t["dynamic"]:
+            return (f"output {t['name']}'s first dim, {t['dynamic']}, is data-dependent "
+                    f"(dynamic_dims); a Meta kernel needs an unbacked size bounded by its max "
+                    f"for it, which only a Python fake kernel can make")
         if t["rule"]["kind"] not in META_RULES:
             return (f"output {t['name']}'s size is not computed from the inputs' sizes (shape "
                     f"rule {t['rule']['kind']}); a Meta kernel needs an unbacked size for it")
