@@ -45,8 +45,8 @@ def test_detection_example_passes_its_vectors_and_checks_in_every_framework(buil
     report = json.loads(result.stdout)
     frameworks = {"pytorch", "tensorflow"} | ({"onnxruntime"} if ort_sdk_found() else set())
     assert {r["framework"] for r in report["results"]} == frameworks
-    # RoIAlign: 2 vectors + 2 check samples, NMS: 3 vectors + 3 samples; each per dtype of T
-    assert (report["passed"], report["failed"]) == (20 * len(frameworks), 0)
+    # RoIAlign: 2 vectors + 2 check samples, NMS: 4 vectors + 3 samples; each per dtype of T
+    assert (report["passed"], report["failed"]) == (22 * len(frameworks), 0)
     nms_checks = [r for r in report["results"] if r["op"] == "NMS" and r.get("kind") == "check"]
     assert len(nms_checks) == 6 * len(frameworks)
     assert report["skipped_ops"] == [{

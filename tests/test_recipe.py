@@ -114,6 +114,16 @@ def test_shipped_example_is_valid():
     ('cpu = "k.cc"', 'scratch = [{ name = "tmp", dtype = "T", shape = "[q[0]]" }]\ncpu = "k.cc"',
      ["ops[0].scratch[0].shape: op AddSub, scratch tmp: 'q' is neither an input (a, b) nor an "
       "int[] attribute (none)"]),
+    (OUTPUTS, 'outputs = [{ name = "sum", dtype = "T", shape = "[n]" }]\n'
+              'dynamic_dims = [{ name = "n", max = "a[0]" }]\nconstraints = ["n <= 3"]',
+     ["ops[0].constraints[0]: op AddSub: 'n' is not an int attribute (none) at column 1 of "
+      "'n <= 3'; a data-dependent dim (dynamic_dims) may only be an output's first dim"]),
+    # names the generated glue uses for itself
+    ('{ name = "b", dtype = "T" }', '{ name = "args", dtype = "T" }',
+     ["ops[0].inputs[1].name: 'args' is a name the generated glue uses for its own variables"]),
+    ('cpu = "k.cc"', 'scratch = [{ name = "opforge_tmp", dtype = "T", shape = "like(a)" }]\n'
+                     'cpu = "k.cc"',
+     ["ops[0].scratch[0].name: 'opforge_tmp' is a name the generated glue uses"]),
     # shape rules and dtypes
     ('shape = "like(a)"', 'shape = "like(c)"', ["ops[0].outputs[0].shape: op AddSub, output "
                                                 "sum: expected an input (a, b), found 'c' at "
@@ -561,3 +571,22 @@ def test_a_reference_that_cannot_be_had_is_a_recipe_error_naming_the_key(tmp_pat
     assert detail.startswith(f"{loaded.path}: ops[0].checks[0].reference: "
                              f"{tmp_path.resolve() / 'ref.py'} ")
     assert why in detail
+
+
+def test_tensorrt_refuses_scratch_that_shrinks_as_inputs_grow(tmp_path):
+    """TensorRT sizes scratch once, at the profile's largest shapes: a shape with an input dim
+    after '-' or in a divisor could need more at smaller shapes, so it is a recipe error there
+    (and fine for the frameworks that allocate per call)."""
+    text = GOOD.replace('frameworks = ["pytorch"]', 'frameworks = ["pytorch", "tensorrt"]\n'
+                        'devices = ["cuda"]').replace(
+        'cpu = "k.cc"', 'scratch = [{ name = "tmp", dtype = "T", shape = "[a[0], 8 - b[0]]" },'
+                        ' { name = "ok", dtype = "T", shape = "[cdiv(a[0], 2) + b[0]]" }]\n'
+                        'cuda = "k.cu"')
+    (tmp_path / "k.cu").write_text("// kernel\n")
+    found = problems(tmp_path, text)
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "ops[0].scratch[0].shape: TensorRT sizes op AddSub's scratch once, at the largest input "
+        "shapes of the optimisation profile, so a scratch shape must not shrink as inputs grow, "
+        "and 8 - b[0] does (an input dim after '-' or in a divisor); size 'tmp' by an "
+        "expression that only grows (an upper bound is fine)"]
+    recipe.load(write(tmp_path, text.replace('"pytorch", "tensorrt"', '"pytorch"')))

@@ -4,6 +4,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 namespace opforge {
 namespace cuda_glue {
 
@@ -45,8 +47,9 @@ bool checked(Context& ctx, cudaError_t err, const char* what) {
 }
 
 __global__ void narrow_count(const int64_t* count, int64_t max, int32_t* size) {
-  const int64_t n = *count;
-  *size = static_cast<int32_t>(n < 0 ? 0 : (n > max ? max : n));
+  int64_t n = *count;
+  n = n < 0 ? 0 : (n > max ? max : n);
+  *size = static_cast<int32_t>(n > INT32_MAX ? INT32_MAX : n);  // TensorRT's size tensors are int32
 }
 
 }  // namespace
@@ -69,6 +72,10 @@ bool count_to_size_tensor(Context& ctx, const int64_t* device_count, int64_t max
                           int32_t* size_tensor, void* stream) {
   narrow_count<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(device_count, max, size_tensor);
   return checked(ctx, cudaGetLastError(), "writing a data-dependent dim's size tensor");
+}
+
+bool wait(void* stream) {
+  return cudaStreamSynchronize(static_cast<cudaStream_t>(stream)) == cudaSuccess;
 }
 
 bool copy_on_device(Context& ctx, void* dst, const void* src, int64_t bytes, void* stream) {

@@ -510,6 +510,8 @@ def run_all(recipe, release, names: list[str] | None, out_dir: Path | None,
                 future.result()
     order = list(folders)
     report.rows.sort(key=lambda r: order.index(r["framework"]))
+    if not report.rows and not report.fatal and report.skipped_ops:
+        raise UserError(f"nothing tested on {device}: " + "; ".join(report.skipped_ops.values()))
     return report
 
 

@@ -149,6 +149,9 @@ def op_context(op: Op, devices: list[str]) -> dict:
             ctx["source_input"] = same_var[0] if same_var else op.inputs[0].name
             # a concrete dtype's opforge::DType enumerator (a type variable's: source_input's)
             ctx["kernel_dtype"] = None if var else dtypes.FACTS[t.dtype].kernel
+            # the C++ expression of its opforge::DType in the glue, once the inputs are viewed
+            ctx["dtype_expr"] = (f"args.{ctx['source_input']}.dtype" if var
+                                 else f"opforge::DType::{ctx['kernel_dtype']}")
             # the data-dependent dim that is its first dim, and that dim's index
             ctx["dynamic"] = rule.dynamic_dim()
             ctx["dynamic_index"] = (dynamic_names.index(ctx["dynamic"])

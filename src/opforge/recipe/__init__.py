@@ -53,6 +53,11 @@ CPP_KEYWORDS = frozenset("""
     typename union unsigned using virtual void volatile wchar_t while xor xor_eq""".split())
 
 
+# Variables of the generated glue's functions, beside those named after the op's arguments
+# (which it names <name> and <name>_in): an argument of one of these names would clash.
+GLUE_NAMES = frozenset({"ctx", "args", "shapes", "device", "guard", "given"})
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
                               populate_by_name=True)
@@ -334,7 +339,8 @@ class Op(_Signature):
     "boxes[0]" }. One may only be the first dim of an output's shape ("[kept]",
     "[kept, 4]"): the kernel writes the rows it keeps first, so they are the output."""
     scratch: list[Scratch] = []
-    """Temporary buffers the kernel needs for a call, allocated by the glue (see Scratch)."""
+    """Temporary buffers the kernel needs for a call, allocated by the glue (see
+    ops.scratch[] below)."""
     cpu: str | None = None
     """CPU kernel source (C++), relative to the recipe's folder."""
     cuda: str | None = None
@@ -361,10 +367,20 @@ class Op(_Signature):
     def shape_rule(self, output: Output) -> shapes.ShapeRule:
         return shapes.parse(output.shape, self.shape_scope(dynamic=True))
 
-    def dynamic_outputs(self, name: str) -> list[str]:
-        """The outputs whose first dim is the data-dependent dim `name`."""
-        return [o.name for o in self.outputs
-                if self.shape_rule(o).dynamic_dim() == name]
+    def shrinking_scratch(self) -> dict[int, tuple[str, str]]:
+        """Scratch buffers whose size can shrink as an input dim grows: index -> (name, the
+        part of the shape that does), for frameworks that size scratch at the largest
+        shapes (TensorRT's workspace)."""
+        found = {}
+        for i, buffer in enumerate(self.scratch):
+            try:
+                rule = shapes.parse(buffer.shape, self.shape_scope())
+            except shapes.ShapeRuleError:
+                continue  # reported by the recipe's own checks
+            parts = [p for e in shapes.expressions(rule) if (p := shapes.shrinking(e))]
+            if parts:
+                found[i] = (buffer.name, shapes.bare(parts[0]))
+        return found
 
 
 class NativeOp(_Signature):
@@ -657,7 +673,8 @@ def framework_dtype_problems(op: _Signature, fw: Any) -> list[tuple[tuple, str]]
     that framework's library (TensorRT's glue registers the others: a float32|float64 op is
     a float32 plugin), and the op is refused when no assignment is left."""
     problems = []
-    for group, items in (("inputs", op.inputs), ("outputs", op.outputs)):
+    for group, items in (("inputs", op.inputs), ("outputs", op.outputs),
+                         ("scratch", getattr(op, "scratch", []))):
         for i, arg in enumerate(items):
             if arg.dtype not in op.types and (why := fw.dtype_problem(arg.dtype)):
                 problems.append(((group, i, "dtype"),
@@ -686,7 +703,7 @@ def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[
             if n.framework == fw.name for j, op in enumerate(n.ops)]
     problems = []
     for where, op in ops:
-        used = dict.fromkeys(d for t in (*op.inputs, *op.outputs)
+        used = dict.fromkeys(d for t in (*op.inputs, *op.outputs, *getattr(op, "scratch", []))
                              for d in op.dtype_options(t.dtype))
         for dtype in used:
             if not fw.dtype_problem(dtype) and (why := fw.dtype_problem(dtype, version)):
@@ -708,6 +725,11 @@ def _check_op(op: Op, loc: tuple, recipe_dir: Path) -> list[tuple]:
                 problems.append((loc + (group, i, "name"),
                                  f"{arg.name!r} is a C++ keyword; the generated glue and the "
                                  f"kernel's Args struct name it in C++: choose another name"))
+            elif arg.name in GLUE_NAMES or arg.name.startswith("opforge"):
+                problems.append((loc + (group, i, "name"),
+                                 f"{arg.name!r} is a name the generated glue uses for its own "
+                                 f"variables ({', '.join(sorted(GLUE_NAMES))} and opforge...): "
+                                 f"choose another name"))
             if group in ("dynamic_dims", "scratch"):
                 if arg.name in taken:
                     problems.append((loc + (group, i, "name"),
@@ -784,6 +806,13 @@ def _optional_named(op: Op, names: tuple[str, ...]) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in optional]
 
 
+def _dynamic_hint(op: Op, text: str) -> str:
+    """A hint for a rule that failed to parse where it names a data-dependent dim."""
+    if any(re.search(rf"\b{d.name}\b", text) for d in op.dynamic_dims):
+        return "; a data-dependent dim (dynamic_dims) may only be an output's first dim"
+    return ""
+
+
 def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
     """Output shape rules, input shapes and constraints that do not parse in the op's scope;
     each message names the op, the argument and the bad token."""
@@ -798,10 +827,7 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
             try:
                 rule = shapes.parse(arg.shape, op.shape_scope(dynamic=group == "outputs"))
             except shapes.ShapeRuleError as exc:
-                hint = ""
-                if group != "outputs" and any(d.name in arg.shape for d in op.dynamic_dims):
-                    hint = ("; a data-dependent dim (dynamic_dims) may only be an output's "
-                            "first dim")
+                hint = "" if group == "outputs" else _dynamic_hint(op, arg.shape)
                 problems.append((loc + (group, i, "shape"),
                                  f"op {op.name}, {group.rstrip('s')} {arg.name}: {exc}{hint}"))
                 continue
@@ -840,7 +866,8 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
             bound = shapes.parse_dim(dim.max, scope)
         except shapes.ShapeRuleError as exc:
             problems.append((loc + ("dynamic_dims", i, "max"),
-                             f"op {op.name}, dynamic dim {dim.name}: {exc}"))
+                             f"op {op.name}, dynamic dim {dim.name}: {exc}"
+                             f"{_dynamic_hint(op, dim.max)}"))
         else:
             if named := _optional_named(op, tuple(shapes.inputs_of(bound))):
                 problems.append((loc + ("dynamic_dims", i, "max"),
@@ -856,7 +883,8 @@ def _shape_problems(op: Op, loc: tuple) -> list[tuple]:
         try:
             shapes.parse_constraint(text, scope)
         except shapes.ShapeRuleError as exc:
-            problems.append((loc + ("constraints", i), f"op {op.name}: {exc}"))
+            problems.append((loc + ("constraints", i),
+                             f"op {op.name}: {exc}{_dynamic_hint(op, text)}"))
     return problems
 
 

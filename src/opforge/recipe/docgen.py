@@ -20,7 +20,8 @@ from opforge.recipe import shapes
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[package]", recipe.Package), ("[target]", recipe.Target), ("[[ops]]", recipe.Op),
     ("ops.inputs[]", recipe.Input), ("ops.outputs[]", recipe.Output),
-    ("ops.attrs[]", recipe.Attr), ("[[ops.tests]]", recipe.TestVector),
+    ("ops.attrs[]", recipe.Attr), ("ops.dynamic_dims[]", recipe.DynamicDim),
+    ("ops.scratch[]", recipe.Scratch), ("[[ops.tests]]", recipe.TestVector),
     ("[[ops.checks]]", recipe.Check), ("ops.checks.inputs.NAME", recipe.CheckInput),
     ("[[native]]", recipe.Native), ("[[native.ops]]", recipe.NativeOp),
     ("[[models]]", recipe.ModelUse), ("[build]", recipe.BuildOptions),

@@ -224,6 +224,16 @@ def inputs_of(e: Expr) -> list[str]:
     return []
 
 
+def shrinking(e: Expr) -> Expr | None:
+    """The part of `e` through which a larger input dim can make `e` smaller (an input dim
+    right of `-` or in a divisor), or None: `e` never shrinks as input dims grow."""
+    if not isinstance(e, BinOp):
+        return None
+    if e.op in ("-", "//", "cdiv") and inputs_of(e.right):
+        return e
+    return shrinking(e.left) or shrinking(e.right)
+
+
 def expressions(rule: ShapeRule) -> list[Expr]:
     return [e for p in rule.parts if isinstance(p, Dims) for e in p.exprs]
 

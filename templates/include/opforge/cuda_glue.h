@@ -25,6 +25,9 @@ bool read_count(Context& ctx, const int64_t* device_count, void* stream, int64_t
 bool count_to_size_tensor(Context& ctx, const int64_t* device_count, int64_t max,
                           int32_t* size_tensor, void* stream);
 
+// Wait for everything queued on `stream`; false when CUDA reports an error.
+bool wait(void* stream);
+
 // `bytes` from `src` to `dst`, both on the device, on `stream` (ONNX Runtime's outputs of
 // data-dependent size are copies of the rows the kernel filled).
 bool copy_on_device(Context& ctx, void* dst, const void* src, int64_t bytes, void* stream);

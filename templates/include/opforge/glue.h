@@ -205,9 +205,13 @@ class ShapeMath {
 // workspace), each at a multiple of this.
 constexpr int64_t kScratchAlign = 256;
 
+// The bytes of a buffer of `shape` rounded up to kScratchAlign; -1 when that overflows.
 inline int64_t aligned_bytes(const std::vector<int64_t>& shape, DType t) {
   int64_t n = dtype_size(t);
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  }
+  if (n > INT64_MAX - kScratchAlign) return -1;
   return (n + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
 }
 

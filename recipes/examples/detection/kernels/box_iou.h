@@ -3,6 +3,8 @@
 // IoU 0.
 #pragma once
 
+#include <cstdint>
+
 #ifdef __CUDACC__
 #define BOX_HD __host__ __device__
 #else
@@ -24,6 +26,16 @@ BOX_HD T iou(const T* a, const T* b) {
   const T sum = area_a + area_b;  // two statements: no fused multiply-add on the device,
   const T union_ = sum - inter;   // so the rounding is numpy's
   return union_ > T(0) ? inter / union_ : T(0);
+}
+
+// Whether box j comes before box i in NMS's order: by decreasing score, ties by index, NaN
+// scores last (where numpy's argsort of -scores puts them). A strict total order.
+template <class T>
+BOX_HD bool before(T score_j, int64_t j, T score_i, int64_t i) {
+  const bool nan_j = score_j != score_j, nan_i = score_i != score_i;
+  if (nan_j != nan_i) return nan_i;
+  if (!nan_j && score_j != score_i) return score_j > score_i;
+  return j < i;
 }
 
 }  // namespace box

@@ -1,5 +1,5 @@
-// Greedy NMS on the CPU: the boxes by decreasing score (a stable sort into the `order`
-// scratch buffer: ties keep the lower index first), each kept unless a kept box overlaps it by
+// Greedy NMS on the CPU: the boxes by decreasing score (sorted into the `order` scratch
+// buffer: ties keep the lower index first, NaN scores last), each kept unless a kept box overlaps it by
 // more than iou_threshold. Writes the kept indices to the first rows of `keep` and their
 // number to args.kept; the glue hands out exactly those rows.
 #include <opforge/ops.h>
@@ -21,7 +21,8 @@ void run(const detection::NMSArgs& args) {
   int64_t* keep = args.keep.ptr<int64_t>();
   const T threshold = T(args.iou_threshold);
   std::iota(order, order + n, int64_t(0));
-  std::stable_sort(order, order + n, [scores](int64_t a, int64_t b) { return scores[a] > scores[b]; });
+  std::sort(order, order + n,
+            [scores](int64_t a, int64_t b) { return box::before(scores[a], a, scores[b], b); });
   std::memset(removed, 0, static_cast<size_t>(n));
   int64_t kept = 0;
   for (int64_t r = 0; r < n; ++r) {

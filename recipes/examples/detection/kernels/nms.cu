@@ -1,5 +1,5 @@
 // Greedy NMS on the device, in one block: the boxes ranked by decreasing score (ties: lower
-// index first) into the `order` scratch buffer, then the greedy pass with every thread
+// index first, NaN scores last) into the `order` scratch buffer, then the greedy pass with every thread
 // suppressing a share of the later boxes. The number kept is written to args.kept on the
 // device, so TensorRT needs no host round trip.
 #include <opforge/cuda.h>
@@ -15,7 +15,7 @@ __global__ void nms(const T* boxes, const T* scores, int64_t n, T threshold, int
                     uint8_t* removed, int64_t* keep, int64_t* kept) {
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     int64_t rank = 0;
-    for (int64_t j = 0; j < n; ++j) rank += scores[j] > scores[i] || (scores[j] == scores[i] && j < i);
+    for (int64_t j = 0; j < n; ++j) rank += box::before(scores[j], j, scores[i], i);
     order[rank] = i;
     removed[i] = 0;
   }

@@ -119,12 +119,18 @@ class TensorFlow(WheelFramework):
 
     def op_problems(self, op, devices: list[str]) -> list[tuple[tuple, str]]:
         """REGISTER_OP reads the names of a type attr's list as letters and digits
-        (ConsumeAttrType): float8_e4m3fn reads as float8, which is no type."""
-        return [(("types", var), f"TensorFlow's op registry cannot list {d} in a type "
-                                 f"variable (it reads the name as far as the first '_'); give "
-                                 f"the argument the concrete dtype {d} instead (an op per FP8 "
-                                 f"format), or build this op in a recipe without tensorflow")
-                for var, options in op.types.items() for d in options if "_" in d][:1]
+        (ConsumeAttrType): float8_e4m3fn reads as float8, which is no type. The OpKernel's
+        context is `c` in the glue, where outputs are variables named after themselves."""
+        problems = [(("types", var), f"TensorFlow's op registry cannot list {d} in a type "
+                                     f"variable (it reads the name as far as the first '_'); "
+                                     f"give the argument the concrete dtype {d} instead (an op "
+                                     f"per FP8 format), or build this op in a recipe without "
+                                     f"tensorflow")
+                    for var, options in op.types.items() for d in options if "_" in d][:1]
+        problems += [(("outputs", i, "name"), f"the TensorFlow glue names its OpKernelContext "
+                                              f"'c'; give output {t.name!r} another name")
+                     for i, t in enumerate(op.outputs) if t.name == "c"]
+        return problems
 
 
 ADAPTER = TensorFlow(ci=ci, codegen=codegen, loader=loader, repository=repository,

@@ -128,6 +128,13 @@ class TensorRT(TritonserverImage):
                       f"absent tensor to give it; build this op in a recipe without tensorrt, "
                       f"or declare a second op without the input for TensorRT")
                      for i, t in enumerate(op.inputs) if t.optional]
+        for i, (name, part) in op.shrinking_scratch().items():
+            problems.append((("scratch", i, "shape"),
+                             f"TensorRT sizes op {op.name}'s scratch once, at the largest input "
+                             f"shapes of the optimisation profile, so a scratch shape must not "
+                             f"shrink as inputs grow, and {part} does (an input dim after '-' or "
+                             f"in a divisor); size {name!r} by an expression that only grows (an "
+                             f"upper bound is fine)"))
         if op.cuda is None:
             problems.append((("name",), f"op {op.name} has no cuda kernel, but TensorRT "
                                         f"(in target.frameworks) runs plugins on GPUs only; "
