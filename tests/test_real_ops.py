@@ -199,3 +199,38 @@ def test_describe_shows_the_dynamic_dim_scratch_and_every_kernel():
     lines = describe.text(data)
     assert "    (no cpu kernel: the op runs on cuda only; tests elsewhere are skipped)" in lines
     assert "    kept <= boxes[0]: first dim of keep" in lines
+
+
+@needs_torch
+def test_a_model_calling_nms_exports_and_compiles(built_detection):
+    """The loader registers NMS's fake kernel (an unbacked size bounded by boxes[0]), so a
+    model using its data-dependent output exports with a dynamic number of boxes and compiles
+    with fullgraph, and both give the eager result."""
+    code = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import opforge_runtime
+opforge_runtime.load(sys.argv[1])
+opforge_runtime.load(sys.argv[1])  # a second load registers nothing twice
+
+class M(torch.nn.Module):
+    def forward(self, boxes, scores):
+        keep = torch.ops.detection.NMS(boxes, scores, iou_threshold=0.5)
+        return boxes[keep] * 2, keep.shape[0] + 0
+
+boxes = torch.tensor([[0, 0, 2, 2], [0.1, 0, 2.1, 2], [3, 3, 4, 4], [5, 5, 6, 6.0]])
+scores = torch.tensor([0.8, 0.9, 0.7, 0.1])
+n = torch.export.Dim("n")
+ep = torch.export.export(M(), (boxes, scores), dynamic_shapes=({0: n}, {0: n}))
+eager = M()(boxes, scores)
+got = ep.module()(boxes, scores)
+print(torch.equal(got[0], eager[0]), got[1] == eager[1] == 3)
+more = torch.cat([boxes, boxes + 10]), torch.cat([scores, scores])
+print(torch.equal(ep.module()(*more)[0], M()(*more)[0]))
+torch._dynamo.config.capture_dynamic_output_shape_ops = True
+compiled = torch.compile(M(), fullgraph=True, backend="aot_eager")
+print(torch.equal(compiled(boxes, scores)[0], eager[0]))
+"""
+    out = _run_python(code, str(built_detection["folder"] / "dist/local/pytorch"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["True True", "True", "True"]

@@ -105,7 +105,8 @@ def test_opforge_registers_the_same_loader_functions():
     loader.register_frameworks()
     for fw in frameworks.registry().values():
         registered = []
-        fw.register_loader(lambda name, running, load_library, refused="": registered.append(
-            (name, running, load_library, refused)))
+        fw.register_loader(lambda name, running, load_library, refused="", loaded=None:
+                           registered.append((name, running, load_library, refused, loaded)))
         assert registered and registered[0][0] == fw.name
-        assert runtime.FRAMEWORKS[fw.name] == registered[0][1:]
+        assert runtime.FRAMEWORKS[fw.name] == registered[0][1:4]
+        assert runtime.LOADED.get(fw.name) == registered[0][4]

@@ -20,7 +20,7 @@ from pathlib import Path
 from opforge import __version__
 from opforge.artifacts import loader, runtime
 from opforge.build.plan import BuildPlan, FrameworkBuild
-from opforge.recipe import Output
+from opforge.recipe import Output, shapes
 
 RUNTIME_NAME = "opforge_runtime.py"
 
@@ -44,10 +44,17 @@ def signature(op, identity: str) -> dict:
         entry = {"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
         return {**entry, "shape": t.shape} if isinstance(t, Output) else entry
 
-    return {"name": op.name, "identity": identity, "doc": op.doc,
-            "inputs": [tensor(t) for t in op.inputs], "outputs": [tensor(t) for t in op.outputs],
-            "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
-            "types": {k: list(v) for k, v in op.types.items()}}
+    entry = {"name": op.name, "identity": identity, "doc": op.doc,
+             "inputs": [tensor(t) for t in op.inputs], "outputs": [tensor(t) for t in op.outputs],
+             "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
+             "types": {k: list(v) for k, v in op.types.items()}}
+    if getattr(op, "dynamic_dims", None):  # what a loader computes fake outputs from
+        scope = op.shape_scope(dynamic=True)
+        entry["dynamic_dims"] = [{"name": d.name, "max": d.max,
+                                  "bound": shapes.dim_json(shapes.parse_dim(d.max, scope))}
+                                 for d in op.dynamic_dims]
+        entry["output_rules"] = [shapes.rule_json(op.shape_rule(t)) for t in op.outputs]
+    return entry
 
 
 def release_pins(plan: BuildPlan) -> dict[str, str]:

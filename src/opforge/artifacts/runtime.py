@@ -65,14 +65,19 @@ def read_manifest(path: Path | str) -> dict:
 # the framework signals by returning None): each framework's loader functions, registered
 # by its part of this file where it ships, and by opforge from the adapters otherwise
 FRAMEWORKS: dict[str, tuple] = {}
+# framework -> loaded(handle, manifest), run once a library is loaded (PyTorch: fake kernels)
+LOADED: dict = {}
 
 
-def register(framework: str, running, load_library, refused: str = "") -> None:
+def register(framework: str, running, load_library, refused: str = "", loaded=None) -> None:
     """Add a framework's loader functions: running() gives {"version": ...} and, where the
     framework has a C++ ABI to match, "cxx11_abi"; load_library(library, **options) gives
     what the framework returns for a loaded library, or None where it refuses the library
-    without raising (`refused` says so then, {library} standing for its path)."""
+    without raising (`refused` says so then, {library} standing for its path); loaded(handle,
+    manifest), when given, completes the registration from the manifest."""
     FRAMEWORKS[framework] = (running, load_library, refused)
+    if loaded is not None:
+        LOADED[framework] = loaded
 
 
 def _release(version: str) -> tuple[int, ...]:
@@ -152,6 +157,8 @@ def load(path: Path | str, **options):
     if handle is None:
         raise LoadRefused(refused.format(library=library) if refused else
                           f"{manifest['framework']['title']} refused {library}")
+    if manifest["framework"]["name"] in LOADED:
+        LOADED[manifest["framework"]["name"]](handle, manifest)
     return handle
 
 

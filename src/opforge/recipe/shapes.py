@@ -546,6 +546,37 @@ def holds(c: Constraint, shapes: dict[str, tuple[int, ...]], attrs: dict | None 
             ">=": left >= right, ">": left > right}[c.relation]
 
 
+# --- JSON ---------------------------------------------------------------------------------
+# The tree as data for the manifest: a loader that must compute shapes at run time (PyTorch's
+# fake kernels of ops with data-dependent dims) walks it; nothing of it is ever evaluated as
+# code. A dim: ["num", 4], ["dim", "x", -1], ["attr", "k"], ["item", "p", 0],
+# ["dynamic", "kept"] or ["op", OP, left, right] with OP one of + - * // cdiv min max.
+
+
+def dim_json(e: Expr) -> list:
+    if isinstance(e, Num):
+        return ["num", e.value]
+    if isinstance(e, InputDim):
+        return ["dim", e.input, e.index]
+    if isinstance(e, AttrValue):
+        return ["attr", e.name]
+    if isinstance(e, AttrItem):
+        return ["item", e.name, e.index]
+    if isinstance(e, Dynamic):
+        return ["dynamic", e.name]
+    return ["op", e.op, dim_json(e.left), dim_json(e.right)]
+
+
+def rule_json(rule: ShapeRule) -> dict:
+    """{"kind": "like" | "broadcast", "args": [...]}, or {"kind": "expr", "parts": [...]}
+    with parts ["dims", [dim, ...]] and ["slice", input, start, stop] (None: left out)."""
+    if rule.kind != "expr":
+        return {"kind": rule.kind, "args": list(rule.args)}
+    return {"kind": "expr", "parts": [
+        ["slice", p.input, p.start, p.stop] if isinstance(p, Slice)
+        else ["dims", [dim_json(e) for e in p.exprs]] for p in rule.parts]}
+
+
 # --- C++ ----------------------------------------------------------------------------------
 # Every generated function builds shapes through an object `m` whose class each framework
 # defines (opforge::glue::ShapeMath for concrete shapes, TensorFlow's shape-function one,
