@@ -36,6 +36,17 @@ def test_a_cuda_only_op_is_left_out_of_a_cpu_build_with_a_warning(built_detectio
     for artifact in built_detection["build"]["artifacts"]:
         manifest = json.loads(Path(artifact["manifest"]).read_text())
         assert [op["name"] for op in manifest["ops"]] == ["RoIAlign", "NMS"]
+        roi, nms = manifest["ops"]
+        # what the glue checks and allocates, recorded for tools reading the manifest
+        assert roi["inputs"][0]["rank"] == 4 and roi["inputs"][1]["shape"] == "[rois[0], 5]"
+        assert roi["constraints"] == ["pooled_height >= 1", "pooled_width >= 1",
+                                      "sampling_ratio >= 0"]
+        assert nms["scratch"] == [{"name": "order", "dtype": "int64", "shape": "[boxes[0]]"},
+                                  {"name": "removed", "dtype": "uint8", "shape": "[boxes[0]]"}]
+        assert nms["dynamic_dims"] == [{"name": "kept", "max": "boxes[0]",
+                                        "bound": ["dim", "boxes", 0]}]
+        assert nms["output_rules"] == [{"kind": "expr",
+                                        "parts": [["dims", [["dynamic", "kept"]]]]}]
 
 
 def test_detection_example_passes_its_vectors_and_checks_in_every_framework(built_detection):

@@ -42,12 +42,22 @@ def signature(op, identity: str) -> dict:
     the op has one)."""
     def tensor(t) -> dict:
         entry = {"name": t.name, "dtype": t.dtype, "dtypes": op.dtype_options(t.dtype)}
-        return {**entry, "shape": t.shape} if isinstance(t, Output) else entry
+        if isinstance(t, Output):
+            return {**entry, "shape": t.shape}
+        # what a kernel op's glue checks of an input before the kernel runs
+        declared = {k: getattr(t, k) for k in ("rank", "shape") if getattr(t, k, None) is not None}
+        return {**entry, **declared, **({"optional": True} if getattr(t, "optional", False)
+                                        else {})}
 
     entry = {"name": op.name, "identity": identity, "doc": op.doc,
              "inputs": [tensor(t) for t in op.inputs], "outputs": [tensor(t) for t in op.outputs],
              "attrs": [{"name": a.name, "type": a.type, "default": a.default} for a in op.attrs],
              "types": {k: list(v) for k, v in op.types.items()}}
+    if getattr(op, "constraints", None):
+        entry["constraints"] = list(op.constraints)
+    if getattr(op, "scratch", None):
+        entry["scratch"] = [{"name": b.name, "dtype": b.dtype, "shape": b.shape}
+                            for b in op.scratch]
     if getattr(op, "dynamic_dims", None):  # what a loader computes fake outputs from
         scope = op.shape_scope(dynamic=True)
         entry["dynamic_dims"] = [{"name": d.name, "max": d.max,
