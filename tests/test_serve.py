@@ -410,8 +410,8 @@ def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
     assert config.parameters["opforge.framework"].string_value == "pytorch"
     assert config.parameters["EXECUTION_ENV_PATH"].string_value == (serve.execution_env() or "")
     spec = json.loads((out / "models" / "ts" / "1" / "opforge-serve.json").read_text())
-    assert spec == {"framework": "pytorch", "model_file": str(tmp_path / "ts/1/model.pt"),
-                    "libraries": []}
+    assert spec == {"framework": "pytorch", "platform": "pytorch_libtorch",
+                    "model_file": str(tmp_path / "ts/1/model.pt"), "libraries": []}
     assert (out / "backends" / "python" / "triton_python_backend_stub").is_file()
 
 
