@@ -126,6 +126,21 @@ def built_example(example_copy) -> dict:
     return summary
 
 
+@pytest.fixture(scope="session")
+def example_repository(built_example, example_copy, tmp_path_factory) -> Path:
+    """The example's models, made by its own script (TorchScript, AOTInductor packages:
+    tens of seconds each, ONNX, SavedModel) and packaged with `opforge package`, once."""
+    repo = tmp_path_factory.mktemp("served") / "models"
+    made = subprocess.run([sys.executable, str(example_copy / "models" / "make_models.py"),
+                           str(repo), "--release", "local"], capture_output=True, text=True,
+                          env={**os.environ, "NO_COLOR": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert made.returncode == 0, made.stderr
+    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "local",
+                     "--model-repository", str(repo), "--base-image", "none")
+    assert result.returncode == 0, result.stderr
+    return repo
+
+
 def build_copy(source: Path, tmp_path_factory, expect: int = 0,
                frameworks: tuple[str, ...] = ()) -> dict:
     """Copy a recipe folder (without its build/ and dist/) and `opforge build --release local

@@ -70,6 +70,22 @@ def torchscript_boom(path: Path, library: str) -> Path:
     return path
 
 
+def exported_addsub(path: Path, library: str) -> Path:
+    """A torch.export.save archive (.pt2, no AOTInductor models): not a torch_aoti model."""
+    import torch
+
+    torch.ops.load_library(library)
+
+    class AddSubModel(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor):
+            return torch.ops.acme.AddSub(a, b, alpha=0.5)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(torch.export.export(AddSubModel(), (torch.ones(3), torch.ones(3))),
+                      str(path))
+    return path
+
+
 def savedmodel_addsub(path: Path, library: str) -> Path:
     import tensorflow as tf
 
@@ -90,5 +106,5 @@ def savedmodel_addsub(path: Path, library: str) -> Path:
 if __name__ == "__main__":
     kind, out, *rest = sys.argv[1:]
     makers = {"torchscript": torchscript_addsub, "savedmodel": savedmodel_addsub,
-              "torchscript-boom": torchscript_boom}
+              "torchscript-boom": torchscript_boom, "exported": exported_addsub}
     makers[kind](Path(out), *rest)

@@ -33,9 +33,9 @@ def make_model(repo: Path, name: str, kind: str, library: str | None = None,
                config: str = "") -> None:
     folder = repo / name / "1"
     folder.mkdir(parents=True)
-    target = ("model.pt" if kind.startswith("torchscript") else
-              "model.savedmodel" if kind == "savedmodel" else "model.onnx")
-    if kind in ("torchscript", "torchscript-boom", "savedmodel"):
+    target = ("model.pt" if kind.startswith("torchscript") else "model.pt2" if kind ==
+              "exported" else "model.savedmodel" if kind == "savedmodel" else "model.onnx")
+    if kind in ("torchscript", "torchscript-boom", "savedmodel", "exported"):
         subprocess.run([sys.executable, str(ROOT / "tests" / "sample_models.py"), kind,
                         str(folder / target), library], check=True, capture_output=True,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -337,3 +337,68 @@ def test_artifacts_ship_the_assembled_runtime_loader(built_example):
         manifest = json.loads(Path(art["manifest"]).read_text())
         assert manifest["files"]["opforge_runtime.py"] == sha256_file(folder /
                                                                       "opforge_runtime.py")
+
+
+# --- AOTInductor packages (platform torch_aoti): the example's, made once per session -----
+
+
+@pytest.fixture(scope="session")
+def aoti_models(example_repository) -> list[Path]:
+    found = sorted(example_repository.glob("addsub_torch_aoti*"))
+    if not found:
+        pytest.skip("the example's maker made no AOTInductor package here (it needs PyTorch "
+                    "2.6 or newer and a C++ compiler)")
+    return found
+
+
+def test_package_matches_the_ops_an_aoti_package_calls(example_repository, aoti_models):
+    index = json.loads((example_repository / "opforge-ops.json").read_text())
+    package = index["packages"]["addsub-ops"]
+    pytorch_lib = next(n for n, lib in package["libraries"].items()
+                       if lib["framework"] == "pytorch")
+    for folder in aoti_models:
+        model = package["models"][folder.name]
+        assert model == {"backend": "pytorch",
+                         "ops": {"acme::AddSub": "model.pt2: extern kernel acme::AddSub"},
+                         "libraries": [pytorch_lib], "loaded_by": "LD_PRELOAD (launch script)",
+                         "other_packages": []}
+    launch = (example_repository / "opforge-launch.sh").read_text()
+    assert "export LD_PRELOAD=" in launch and pytorch_lib in launch
+
+
+def test_package_refuses_torch_aoti_for_a_release_before_26_03(aoti_models, example_copy,
+                                                               tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(aoti_models[0], repo / aoti_models[0].name)
+    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "24.09",
+                     "--model-repository", str(repo), "--base-image", "none")
+    assert result.returncode == 2, result.stderr
+    assert (f"model {aoti_models[0].name}: platform 'torch_aoti' came in Triton 26.03; "
+            f"release 24.09's PyTorch backend cannot load it") in result.stderr
+    assert sorted(p.name for p in repo.iterdir()) == [aoti_models[0].name]  # nothing written
+
+
+def test_a_torch_export_archive_is_not_a_torch_aoti_model(built_example, example_copy,
+                                                          tmp_path):
+    libs = {a["framework"]: a["library"] for a in built_example["artifacts"]}
+    repo = tmp_path / "repo"
+    make_model(repo, "exported", "exported", libs["pytorch"],
+               'name: "exported"\nplatform: "torch_aoti"\nmax_batch_size: 0\n')
+    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "local",
+                     "--model-repository", str(repo), "--base-image", "none")
+    assert result.returncode == 2, result.stderr
+    assert "model.pt2: a PT2 archive without AOTInductor models (data/aotinductor/)" in \
+        result.stderr
+    assert "torch._inductor.aoti_compile_and_package, not torch.export.save" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_serve_runner_names_the_torch_aoti_packages_need():
+    from opforge.frameworks.pytorch.serve_runner import aoti_problem
+
+    assert aoti_problem("2.13.0+cpu", True) is None
+    assert aoti_problem("2.6.0", True) is None
+    for version, has_loader in (("2.5.1+cu124", True), ("2.4.0", False), ("2.13.0", False)):
+        why = aoti_problem(version, has_loader)
+        assert why.startswith(f"PyTorch {version} cannot load AOTInductor packages")
+        assert "needs PyTorch 2.6 or newer" in why

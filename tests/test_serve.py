@@ -115,19 +115,6 @@ def infer_body(inputs: dict[str, list], datatype: str = "FP32") -> bytes:
 
 
 @pytest.fixture(scope="session")
-def example_repository(built_example, example_copy, tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("served") / "models"
-    made = subprocess.run([sys.executable, str(example_copy / "models" / "make_models.py"),
-                           str(repo), "--release", "local"], capture_output=True, text=True,
-                          env=ENV)
-    assert made.returncode == 0, made.stderr
-    result = opforge("package", str(example_copy / "recipe.toml"), "--release", "local",
-                     "--model-repository", str(repo), "--base-image", "none")
-    assert result.returncode == 0, result.stderr
-    return repo
-
-
-@pytest.fixture(scope="session")
 def served(example_repository):
     server = Served(example_repository)
     yield server
@@ -153,6 +140,25 @@ def test_verify_passes_every_vector_in_every_framework(served, built_example, pr
     vectors = {(r["framework"], r["vector"]) for r in report["results"]}
     assert vectors == {(f, v) for f in frameworks for v in ("vector", "matrix-alpha")}
     assert all(r["max_error"] == 0 for r in report["results"])
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_verify_passes_every_vector_through_the_aoti_packages(served, example_repository,
+                                                             protocol):
+    """The torch_aoti models (model.pt2) run in the bundled server's Python-backend wrapper,
+    loaded with torch._inductor.aoti_load_package after the op library."""
+    if not (example_repository / "addsub_torch_aoti").is_dir():
+        pytest.skip("the example's maker made no AOTInductor package here (it needs PyTorch "
+                    "2.6 or newer and a C++ compiler)")
+    url = served.http if protocol == "http" else served.grpc
+    result = opforge("verify", str(EXAMPLE / "recipe.toml"), "--url", url, "--protocol",
+                     protocol, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(result.stdout)["results"]
+    assert {(r["model"], r["vector"], r["ok"], r["max_error"]) for r in rows
+            if "torch_aoti" in r["model"]} == {
+        ("addsub_torch_aoti", "vector", True, 0),
+        ("addsub_torch_aoti_alpha0p5_rank2", "matrix-alpha", True, 0)}
 
 
 def test_serve_ready_summary_names_each_model_and_its_library(served, built_example):
@@ -404,8 +410,8 @@ def test_wrapper_config_runs_on_cpu_in_this_environment(tmp_path):
     assert config.parameters["opforge.framework"].string_value == "pytorch"
     assert config.parameters["EXECUTION_ENV_PATH"].string_value == (serve.execution_env() or "")
     spec = json.loads((out / "models" / "ts" / "1" / "opforge-serve.json").read_text())
-    assert spec == {"framework": "pytorch", "model_file": str(tmp_path / "ts/1/model.pt"),
-                    "libraries": []}
+    assert spec == {"framework": "pytorch", "platform": "pytorch_libtorch",
+                    "model_file": str(tmp_path / "ts/1/model.pt"), "libraries": []}
     assert (out / "backends" / "python" / "triton_python_backend_stub").is_file()
 
 

@@ -187,7 +187,8 @@ def _versions(folder: Path) -> list[Path]:
 def model_files(model: Model) -> list[Path]:
     name = model.config.default_model_filename if model.config is not None else ""
     fw = model.framework
-    names = [name] if name else list(fw.model_files) if fw is not None else []
+    platform = model.config.platform if model.config is not None else ""
+    names = [name] if name else list(fw.model_files_for(platform)) if fw is not None else []
     return [v / n for v in _versions(model.folder) for n in names if (v / n).exists()]
 
 
@@ -325,6 +326,11 @@ def _match(recipe: LoadedRecipe, release: Release, repository: Path, out_dir: Pa
         if fw is not None and not fw.ships_backend(release):
             problems.append(f"model {model.name}: a {fw.title} model, but release {release.id} "
                             f"no longer ships the {fw.title} backend")
+            continue
+        platform = model.config.platform if model.config is not None else ""
+        if fw is not None and (why := fw.platform_problem(platform, release)):
+            problems.append(f"model {model.name}: {why} (package for a later release, or "
+                            f"serve the model in another format)")
             continue
         ours = [op for op in model.uses if lib is not None and op in lib.identities]
         model.other_packages = sorted({theirs[model.backend, op] for op in model.uses

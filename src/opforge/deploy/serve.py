@@ -246,7 +246,8 @@ def generate(repo: Path, out: Path, bundled: Bundled) -> list[Served]:
                             "model.py")
             shutil.copyfile(fw.serve_runner, target / version / RUNNER)
             (target / version / "opforge-serve.json").write_text(json.dumps(
-                {"framework": backend, "model_file": str(model_file.resolve()),
+                {"framework": backend, "platform": config.platform,
+                 "model_file": str(model_file.resolve()),
                  "libraries": item.libraries}, indent=2), "utf-8")
         (target / "config.pbtxt").write_text(
             repository.config_text(_wrapper_config(config, item)), "utf-8")

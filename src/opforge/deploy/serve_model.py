@@ -2,7 +2,7 @@
 tritonserver bundled in the nvidia-pytriton wheel (Python backend only).
 
 Copied as `model.py` into every version folder of the generated repository, beside
-`opforge-serve.json` (framework, model file, op libraries) and `opforge_runner.py`, the
+`opforge-serve.json` (framework, the config's platform, model file, op libraries) and `opforge_runner.py`, the
 runner of the model's framework (the adapter's `serve_runner`, a file of its
 frameworks/<name>/ folder, copied as is). It loads that runner by path and runs the user's
 model through it with the op libraries loaded, in the stub process Triton starts for each

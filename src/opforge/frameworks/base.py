@@ -149,6 +149,12 @@ class Framework(Protocol):
     def ships_backend(self, release: Release) -> bool:
         """Whether the release's tritonserver still has the backend for its models."""
 
+    def model_files_for(self, platform: str) -> tuple[str, ...]:
+        """The default model file names for a config's `platform` ("" when it names none)."""
+
+    def platform_problem(self, platform: str, release: Release) -> str | None:
+        """Why the release's backend cannot serve models of that platform (None: it can)."""
+
     def model_ops(self, path: Path) -> dict[str, str]:
         """Op identity -> where a model file uses it, for ops the framework does not provide
         itself; ImportError when the reader's library is not installed here."""
@@ -271,6 +277,19 @@ class FrameworkFolder:
 
     def ships_backend(self, release: Release) -> bool:
         return True
+
+    def model_files_for(self, platform: str) -> tuple[str, ...]:
+        # repository.py's PLATFORM_FILES: platform -> its files, where they differ
+        return getattr(self.repository, "PLATFORM_FILES", {}).get(platform, self.model_files)
+
+    def platform_problem(self, platform: str, release: Release) -> str | None:
+        # repository.py's PLATFORM_SINCE: platform -> the first release whose backend has it
+        since = getattr(self.repository, "PLATFORM_SINCE", {}).get(platform)
+        ours = None if release.is_local else month(release.id)
+        if since is None or ours is None or ours >= since:  # YY.MM compare as text
+            return None
+        return (f"platform {platform!r} came in Triton {since}; release {release.id}'s "
+                f"{self.title} backend cannot load it")
 
     def model_ops(self, path: Path) -> dict[str, str]:
         if self.unreadable_models:
