@@ -119,6 +119,9 @@ class Framework(Protocol):
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
 
+    def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
+        """The toolchain this recipe's library builds with (FrameworkFolder's says more)."""
+
     # --- CI image and setup (ci) ---
     ci_image_why: str  # why CI jobs of this framework run in its image (a note of each job)
 
@@ -233,6 +236,13 @@ class FrameworkFolder:
     @property
     def glue_template(self) -> str:
         return f"{self.name}/glue.cc.j2"  # in its folder, which codegen's loader names so
+
+    def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
+        """The toolchain this recipe's library builds with: the probed one, unless a recipe
+        option changes what the glue compiles against (PyTorch's stable ABI). Its extra may
+        name another glue template ("glue_template"), and a compatibility of its own
+        ("compatibility", with "abi_target": the oldest version it loads in)."""
+        return toolchain
 
     # --- CI image and setup (ci) ---
     @property
@@ -562,9 +572,12 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release,
     pin = release.pin(fw.pin_key)
     if not pin.known:
         return container_pin(fw, toolchain, release, os.environ if environ is None else environ)
-    matches = (version_not_newer(toolchain.version, pin.value)
-               if fw.compatibility == "at-least" else version_matches(toolchain.version,
-                                                                       pin.value))
+    if target := toolchain.extra.get("abi_target"):  # a stable ABI: its target, not headers
+        matches = version_not_newer(target, pin.value)
+    elif fw.compatibility == "at-least":
+        matches = version_not_newer(toolchain.version, pin.value)
+    else:
+        matches = version_matches(toolchain.version, pin.value)
     if not matches:
         raise VersionMismatch(
             f"{fw.title} {toolchain.version} is installed, but Triton release {release.id} "
@@ -588,8 +601,8 @@ def release_refusal(fw: Framework, built: dict, pin: str) -> str | None:
     None when it loads."""
     from opforge.artifacts import runtime
 
-    running = (built["version"] if fw.compatibility == "exact"
-               and version_matches(built["version"], pin) else pin)
+    exact = built.get("compatibility", fw.compatibility) == "exact"  # a stable-ABI library's
+    running = built["version"] if exact and version_matches(built["version"], pin) else pin
     return runtime.version_refusal(built, {"version": running})
 
 

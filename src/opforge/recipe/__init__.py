@@ -412,6 +412,13 @@ class BuildOptions(_Model):
     when found beside opforge's Python or on PATH). Overridden by $OPFORGE_COMPILER_LAUNCHER
     and `opforge build --compiler-launcher`. Where the cache lives is the launcher's own
     setting (SCCACHE_DIR, SCCACHE_BUCKET, CCACHE_DIR, ...); see docs/ci.md."""
+    pytorch_stable_abi: Annotated[str, Field(pattern=r"^2\.[0-9]+$")] | None = None
+    """Build the PyTorch library on the LibTorch stable ABI (torch/csrc/stable, compiled with
+    TORCH_TARGET_VERSION) for this PyTorch, "2.10" say: the one library then loads in that
+    PyTorch and every newer 2.x, not only the version it was built with. At least 2.10 (the
+    first whose stable API allocates and makes tensors contiguous and unboxes lists and
+    strings) and at most the installed PyTorch. Unset: the ordinary glue, for exactly one
+    PyTorch."""
 
 
 class Recipe(_Model):
@@ -429,7 +436,7 @@ class Recipe(_Model):
     """For `opforge package`: models whose use of the recipe's ops cannot be read from
     their files."""
     build: BuildOptions = BuildOptions()
-    """How the libraries are compiled (the compile cache)."""
+    """How the libraries are compiled (the compile cache, PyTorch's stable ABI)."""
 
 
 class LoadedRecipe:
