@@ -41,7 +41,7 @@ def build(cuda_arch: str) -> None:
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
     recipe = folder / "recipe.toml"
     text = recipe.read_text().replace('devices = ["cpu"]', 'devices = ["cpu", "cuda"]')
-    recipe.write_text(text + f'\n[build]\npytorch_stable_abi = "{TARGET}"\n')
+    recipe.write_text(text + f'\n[build]\nstable_abi = {{ pytorch = "{TARGET}" }}\n')
     built = opforge("build", str(recipe), "--release", "local", "--framework", "pytorch",
                     "--cuda-arch", cuda_arch, "--json")
     if built.returncode != 0:

@@ -1,4 +1,4 @@
-"""The stable-ABI PyTorch target (build.pytorch_stable_abi): one library for a range of
+"""The stable-ABI PyTorch target (build.stable_abi): one library for a range of
 PyTorch releases, built on torch/csrc/stable alone."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def stable_recipe(tmp_path, target: str):
     folder = tmp_path / "addsub"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("build", "dist"))
     recipe = folder / "recipe.toml"
-    recipe.write_text(recipe.read_text() + f'\n[build]\npytorch_stable_abi = "{target}"\n')
+    recipe.write_text(recipe.read_text() + f'\n[build]\nstable_abi = {{ pytorch = "{target}" }}\n')
     return recipe
 
 
@@ -55,13 +55,22 @@ def test_unservable_target_is_a_recipe_error(tmp_path, target, why):
     result = opforge("build", str(stable_recipe(tmp_path, target)), "--release", "local",
                      "--framework", "pytorch")
     assert result.returncode == 2, result.stderr
-    assert f'build.pytorch_stable_abi = "{target}"' in result.stderr and why in result.stderr
+    assert f'build.stable_abi.pytorch = "{target}"' in result.stderr and why in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_bad_target_spelling_is_a_recipe_error(tmp_path):
     result = opforge("build", str(stable_recipe(tmp_path, "2.10.0")), "--release", "local")
-    assert result.returncode == 2 and "build.pytorch_stable_abi" in result.stderr
+    assert result.returncode == 2 and "build.stable_abi" in result.stderr
+
+
+def test_framework_without_stable_abi_is_a_recipe_error(tmp_path):
+    recipe = stable_recipe(tmp_path, "2.10")
+    recipe.write_text(recipe.read_text().replace("{ pytorch =", "{ tensorflow ="))
+    result = opforge("build", str(recipe), "--release", "local")
+    assert result.returncode == 2, result.stderr
+    assert "'tensorflow' has no stable ABI opforge builds on" in result.stderr
+    assert "frameworks that have one: pytorch" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -119,6 +119,8 @@ class Framework(Protocol):
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
 
+    stable_abi_oldest: tuple[int, int] | None  # the oldest stable-ABI target; None: none
+
     def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
         """The toolchain this recipe's library builds with (FrameworkFolder's says more)."""
 
@@ -236,6 +238,10 @@ class FrameworkFolder:
     @property
     def glue_template(self) -> str:
         return f"{self.name}/glue.cc.j2"  # in its folder, which codegen's loader names so
+
+    # the oldest (major, minor) a stable-ABI library of this framework can target (the
+    # recipe's build.stable_abi); None: the framework has no stable ABI opforge builds on
+    stable_abi_oldest: tuple[int, int] | None = None
 
     def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
         """The toolchain this recipe's library builds with: the probed one, unless a recipe

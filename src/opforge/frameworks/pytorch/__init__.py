@@ -40,6 +40,14 @@ print(json.dumps({
 }))
 """
 
+# The first PyTorch whose stable API has all the glue needs (torch/csrc/stable/ops.h: empty,
+# new_empty and contiguous are "Minimum compatible version: PyTorch 2.10";
+# stableivalue_conversions.h unboxes std::vector and std::string only under
+# TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0; library.h's impl() goes through
+# torch_library_impl from 2.10)
+STABLE_ABI_OLDEST = (2, 10)
+
+
 class PyTorch(WheelFramework):
     name = "pytorch"
     title = "PyTorch"
@@ -50,19 +58,20 @@ class PyTorch(WheelFramework):
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     probe = _PROBE
     container_variable = "NVIDIA_PYTORCH_VERSION"  # its NGC containers set it
+    stable_abi_oldest = STABLE_ABI_OLDEST
 
     def op_identity(self, recipe, op, native: bool = False) -> str:
         return f"{recipe.package.namespace}::{op.name}"
 
     def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
-        """With build.pytorch_stable_abi: the stable-ABI glue (glue_stable.cc.j2), compiled
+        """With build.stable_abi's pytorch: the stable-ABI glue (glue_stable.cc.j2), compiled
         for the target (TORCH_TARGET_VERSION) and linking libtorch_cpu alone, whose C shim
         is all it calls; at least the target is what it loads in."""
-        target = recipe.model.build.pytorch_stable_abi
+        target = recipe.model.build.stable_abi.get(self.name)
         if target is None:
             return toolchain
         if problem := stable_abi_problem(toolchain, target):
-            raise RecipeError(f"{recipe.path}: build.pytorch_stable_abi = \"{target}\": "
+            raise RecipeError(f"{recipe.path}: build.stable_abi.pytorch = \"{target}\": "
                               f"{problem}")
         return replace(toolchain, definitions=[*toolchain.definitions,
                                                f"TORCH_TARGET_VERSION={target_version(target)}"],
@@ -113,13 +122,6 @@ class PyTorch(WheelFramework):
     optional_entry_point_advice = ("", "")  # no entry points
 
 
-# The first PyTorch whose stable API has all the glue needs (torch/csrc/stable/ops.h: empty,
-# new_empty and contiguous are "Minimum compatible version: PyTorch 2.10";
-# stableivalue_conversions.h unboxes std::vector and std::string only under
-# TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0; library.h's impl() goes through
-# torch_library_impl from 2.10)
-STABLE_ABI_OLDEST = (2, 10)
-
 
 def target_version(target: str) -> str:
     """TORCH_TARGET_VERSION of "2.10": major and minor in the top bytes (torch/csrc/stable/
@@ -135,12 +137,12 @@ def stable_abi_problem(toolchain: Toolchain, target: str) -> str:
     have = tuple(int(p) for p in toolchain.version.split("+")[0].split(".")[:2]
                  if p.isdigit())
     headers = os.path.join(toolchain.include_dirs[0], "torch", "csrc", "stable", "library.h")
-    if want < STABLE_ABI_OLDEST:
+    if want[:1] != STABLE_ABI_OLDEST[:1] or want < STABLE_ABI_OLDEST:
         return (f"the stable API before PyTorch 2.10 lacks what the glue needs: "
                 f"torch::stable::empty, new_empty and contiguous (torch/csrc/stable/ops.h, "
                 f"'Minimum compatible version: PyTorch 2.10') and unboxing int[], float[] and "
-                f"str arguments (stableivalue_conversions.h, TORCH_VERSION_2_10_0); use \"2.10\""
-                f" or newer")
+                f"str arguments (stableivalue_conversions.h, TORCH_VERSION_2_10_0); use a 2.x "
+                f"of 2.10 or newer")
     if want > have:
         return (f"the installed PyTorch {toolchain.version} is older than the target; its "
                 f"headers know no stable ABI of {target}. Build with PyTorch {target} or newer "
