@@ -91,7 +91,11 @@ def manifest_for(plan: BuildPlan, fb: FrameworkBuild, files: dict[str, str]) -> 
                       # how the pin was established: table, releases file, container label,
                       # local; and what proved it
                       "pin_provenance": fb.verdict.to_json(),
-                      "compatibility": fb.framework.compatibility, "cxx11_abi": tc.cxx11_abi,
+                      "compatibility": tc.extra.get("compatibility", fb.framework.compatibility),
+                      # a stable-ABI library: the oldest version it loads in (runtime's rule)
+                      **({"abi_target": tc.extra["abi_target"]} if "abi_target" in tc.extra
+                         else {}),
+                      "cxx11_abi": tc.cxx11_abi,
                       "cxx_standard": tc.cxx_standard, "location": tc.location},
         "release": {"id": release.id, "origin": release.origin, "pins": release_pins(plan)},
         "recipe": str(plan.recipe.path),

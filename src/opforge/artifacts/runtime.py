@@ -10,7 +10,8 @@ themselves with register() below), is what ships next to every artifact as opfor
 
 Before anything is dlopened it checks, from the artifact's manifest.json:
   - the sha256 of every file the manifest lists,
-  - that the running framework's version is the one the library was built against,
+  - that the running framework's version is the one the library was built against (or, for
+    a library that negotiates the API or a PyTorch stable-ABI one, at least its floor),
   - that the running framework's C++ ABI flag is the library's.
 A mismatch raises LoadRefused naming both sides; nothing is loaded.
 
@@ -108,16 +109,19 @@ def verify_files(manifest: dict, folder: Path) -> None:
 def version_refusal(fw: dict, running: dict) -> str | None:
     """Why a library built as `fw` (a manifest's framework section) does not fit `running`
     (a framework's version, and its cxx11_abi where it has one); None when it fits. The one
-    rule, per the framework's compatibility: "at-least", the same major and a minor no older
-    (the library negotiates the API); "exact", the very version and C++ ABI. The loader
-    applies it to what is running; `opforge check --release` and `opforge releases diff` to
-    what a release runs."""
+    rule, per the library's compatibility: "at-least", the same major and a minor no older
+    than its floor: the version it was built against (the library negotiates the API), or the
+    `abi_target` it was built for (a PyTorch stable-ABI library, built against newer
+    headers); "exact", the very version and C++ ABI. The loader applies it to what is
+    running; `opforge check --release` and `opforge releases diff` to what a release runs."""
     if fw.get("compatibility") == "at-least":
-        have, built = _release(running["version"]), _release(fw["version"])
+        floor = fw.get("abi_target") or fw["version"]
+        have, built = _release(running["version"]), _release(floor)
         if have[:1] != built[:1] or have[:2] < built[:2]:
-            return (f"it was built against {fw['title']} {fw['version']} headers, but "
-                    f"{fw['title']} {running['version']} is running; it needs "
-                    f"{fw['title']} {fw['version']} or a newer {built[0]}.x")
+            what = (f"for the {fw['title']} {floor} stable ABI" if fw.get("abi_target") else
+                    f"against {fw['title']} {floor} headers")
+            return (f"it was built {what}, but {fw['title']} {running['version']} is "
+                    f"running; it needs {fw['title']} {floor} or a newer {built[0]}.x")
         return None
     if running["version"] != fw["version"]:
         return (f"it was built for {fw['title']} {fw['version']}, but {fw['title']} "

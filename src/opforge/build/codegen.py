@@ -288,7 +288,8 @@ def generate(recipe: LoadedRecipe, frameworks: list[Framework],
         if ops:
             glue_ops = [fw.glue_op_context(recipe, op, context)
                         for op, context in zip(kernel_ops, ops)]
-            files[out / "glue.cc"] = env.get_template(fw.glue_template).render(
+            template = toolchain.extra.get("glue_template", fw.glue_template)
+            files[out / "glue.cc"] = env.get_template(template).render(
                 {**ctx, "ops": glue_ops})
         files[out / "CMakeLists.txt"] = env.get_template(
             "common/framework.CMakeLists.txt.j2").render(ctx)

@@ -93,6 +93,7 @@ def prepare_toolchains(plan: BuildPlan, selected: list[Framework], explicit: boo
         if fw.name not in toolchains:
             continue
         try:
+            toolchains[fw.name] = fw.recipe_toolchain(toolchains[fw.name], plan.recipe)
             verdict = frameworks.check_version(fw, toolchains[fw.name], plan.release)
         except OpforgeError as exc:
             problems.append(exc)

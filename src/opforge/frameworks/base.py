@@ -119,6 +119,11 @@ class Framework(Protocol):
     def link_stub(self, toolchain: Toolchain) -> dict | None:
         """A stub library to link against where the SDK has headers only (TensorRT), or None."""
 
+    stable_abi_oldest: tuple[int, int] | None  # the oldest stable-ABI target; None: none
+
+    def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
+        """The toolchain this recipe's library builds with (FrameworkFolder's says more)."""
+
     # --- CI image and setup (ci) ---
     ci_image_why: str  # why CI jobs of this framework run in its image (a note of each job)
 
@@ -239,6 +244,17 @@ class FrameworkFolder:
     @property
     def glue_template(self) -> str:
         return f"{self.name}/glue.cc.j2"  # in its folder, which codegen's loader names so
+
+    # the oldest (major, minor) a stable-ABI library of this framework can target (the
+    # recipe's build.stable_abi); None: the framework has no stable ABI opforge builds on
+    stable_abi_oldest: tuple[int, int] | None = None
+
+    def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
+        """The toolchain this recipe's library builds with: the probed one, unless a recipe
+        option changes what the glue compiles against (PyTorch's stable ABI). Its extra may
+        name another glue template ("glue_template"), and a compatibility of its own
+        ("compatibility", with "abi_target": the oldest version it loads in)."""
+        return toolchain
 
     # --- CI image and setup (ci) ---
     @property
@@ -581,9 +597,12 @@ def check_version(fw: Framework, toolchain: Toolchain, release: Release,
     pin = release.pin(fw.pin_key)
     if not pin.known:
         return container_pin(fw, toolchain, release, os.environ if environ is None else environ)
-    matches = (version_not_newer(toolchain.version, pin.value)
-               if fw.compatibility == "at-least" else version_matches(toolchain.version,
-                                                                       pin.value))
+    if target := toolchain.extra.get("abi_target"):  # a stable ABI: its target, not headers
+        matches = version_not_newer(target, pin.value)
+    elif fw.compatibility == "at-least":
+        matches = version_not_newer(toolchain.version, pin.value)
+    else:
+        matches = version_matches(toolchain.version, pin.value)
     if not matches:
         raise VersionMismatch(
             f"{fw.title} {toolchain.version} is installed, but Triton release {release.id} "
@@ -607,8 +626,8 @@ def release_refusal(fw: Framework, built: dict, pin: str) -> str | None:
     None when it loads."""
     from opforge.artifacts import runtime
 
-    running = (built["version"] if fw.compatibility == "exact"
-               and version_matches(built["version"], pin) else pin)
+    exact = built.get("compatibility", fw.compatibility) == "exact"  # a stable-ABI library's
+    running = built["version"] if exact and version_matches(built["version"], pin) else pin
     return runtime.version_refusal(built, {"version": running})
 
 

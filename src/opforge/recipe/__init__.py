@@ -14,7 +14,7 @@ import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opforge import frameworks
 from opforge.recipe import dtypes, shapes
@@ -428,6 +428,24 @@ class BuildOptions(_Model):
     when found beside opforge's Python or on PATH). Overridden by $OPFORGE_COMPILER_LAUNCHER
     and `opforge build --compiler-launcher`. Where the cache lives is the launcher's own
     setting (SCCACHE_DIR, SCCACHE_BUCKET, CCACHE_DIR, ...); see docs/ci.md."""
+    stable_abi: dict[str, Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+$")]] = {}
+    """Frameworks to build on their stable ABI, each with the oldest version to serve
+    (major.minor): `stable_abi = { pytorch = "2.10" }` builds the PyTorch library on the
+    LibTorch stable ABI (torch/csrc/stable, compiled with TORCH_TARGET_VERSION), so that the
+    one library loads in PyTorch 2.10 and every newer 2.x, not only the version it was built
+    with. PyTorch: at least 2.10 (the first whose stable API allocates and makes tensors
+    contiguous and unboxes lists and strings) and at most the installed PyTorch. A framework
+    left out gets its ordinary glue."""
+
+    @field_validator("stable_abi")
+    @classmethod
+    def _known_stable_abi(cls, value: dict[str, str]) -> dict[str, str]:
+        offer = [n for n, fw in frameworks.registry().items() if fw.stable_abi_oldest]
+        for name in value:
+            if name not in offer:
+                raise ValueError(f"{name!r} has no stable ABI opforge builds on; "
+                                 f"frameworks that have one: {', '.join(offer)}")
+        return value
 
 
 class Recipe(_Model):
@@ -445,7 +463,7 @@ class Recipe(_Model):
     """For `opforge package`: models whose use of the recipe's ops cannot be read from
     their files."""
     build: BuildOptions = BuildOptions()
-    """How the libraries are compiled (the compile cache)."""
+    """How the libraries are compiled (the compile cache, PyTorch's stable ABI)."""
 
 
 class LoadedRecipe:

@@ -6,8 +6,8 @@ library boundary, whether the release still ships its backend, and whether a lib
 for FROM loads in TO by the framework's own rule (frameworks.release_refusal: the runtime
 loader's, one piece of code with `opforge check --release`).
 
-The stable-ABI range (a library valid for a span of releases, not one version) is another
-issue's; when it exists, it is one more rule in release_refusal, and this report follows.
+A PyTorch stable-ABI library (valid for a span of releases: its manifest's abi_target on)
+is the runtime rule's at-least case; release_refusal follows the manifest's compatibility.
 """
 
 from __future__ import annotations

@@ -3,10 +3,16 @@ backend through LD_PRELOAD (or torch.ops.load_library in a Python model)."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from opforge.core.errors import RecipeError
 from opforge.frameworks.base import CudaSupport, Toolchain, WheelFramework
 from opforge.frameworks.pytorch import ci, codegen, loader, repository, types
+
+if TYPE_CHECKING:
+    from opforge.recipe import LoadedRecipe
 
 
 _PROBE = r"""
@@ -34,6 +40,14 @@ print(json.dumps({
 }))
 """
 
+# The first PyTorch whose stable API has all the glue needs (torch/csrc/stable/ops.h: empty,
+# new_empty and contiguous are "Minimum compatible version: PyTorch 2.10";
+# stableivalue_conversions.h unboxes std::vector and std::string only under
+# TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0; library.h's impl() goes through
+# torch_library_impl from 2.10)
+STABLE_ABI_OLDEST = (2, 10)
+
+
 class PyTorch(WheelFramework):
     name = "pytorch"
     title = "PyTorch"
@@ -44,12 +58,34 @@ class PyTorch(WheelFramework):
     triton_loading = "LD_PRELOAD the library into tritonserver (PyTorch backend)"
     probe = _PROBE
     container_variable = "NVIDIA_PYTORCH_VERSION"  # its NGC containers set it
+    stable_abi_oldest = STABLE_ABI_OLDEST
 
     def op_identity(self, recipe, op, native: bool = False) -> str:
         return f"{recipe.package.namespace}::{op.name}"
 
+    def recipe_toolchain(self, toolchain: Toolchain, recipe: LoadedRecipe) -> Toolchain:
+        """With build.stable_abi's pytorch: the stable-ABI glue (glue_stable.cc.j2), compiled
+        for the target (TORCH_TARGET_VERSION) and linking libtorch_cpu alone, whose C shim
+        is all it calls; at least the target is what it loads in."""
+        target = recipe.model.build.stable_abi.get(self.name)
+        if target is None:
+            return toolchain
+        if problem := stable_abi_problem(toolchain, target):
+            raise RecipeError(f"{recipe.path}: build.stable_abi.pytorch = \"{target}\": "
+                              f"{problem}")
+        return replace(toolchain, definitions=[*toolchain.definitions,
+                                               f"TORCH_TARGET_VERSION={target_version(target)}"],
+                       link_libraries=[lib for lib in toolchain.link_libraries
+                                       if os.path.basename(lib) == "libtorch_cpu.so"],
+                       extra={**toolchain.extra, "stable_abi": target, "abi_target": target,
+                              "compatibility": "at-least",
+                              "glue_template": "pytorch/glue_stable.cc.j2"})
+
     def cuda_support(self, toolchain: Toolchain) -> CudaSupport:
-        """The CUDA glue takes the device guard and the current stream from c10_cuda."""
+        """The CUDA glue takes the device guard and the current stream from c10_cuda (the
+        stable-ABI glue from the C shim: nothing more to link, even from a CPU-only torch)."""
+        if toolchain.extra.get("stable_abi"):
+            return CudaSupport([])
         found = toolchain.extra.get("cuda_libraries") or []
         if toolchain.extra.get("cuda") and found:
             return CudaSupport(list(found))
@@ -84,6 +120,39 @@ class PyTorch(WheelFramework):
                            r"libc10_cuda\.so", r"libgomp.*\.so.*")
     required_entry_points = ()
     optional_entry_point_advice = ("", "")  # no entry points
+
+
+
+def target_version(target: str) -> str:
+    """TORCH_TARGET_VERSION of "2.10": major and minor in the top bytes (torch/csrc/stable/
+    version.h)."""
+    major, minor = (int(p) for p in target.split("."))
+    return f"0x{major:02x}{minor:02x}000000000000"
+
+
+def stable_abi_problem(toolchain: Toolchain, target: str) -> str:
+    """Why the installed PyTorch cannot build a stable-ABI library for `target` ("" when it
+    can)."""
+    want = tuple(int(p) for p in target.split("."))
+    have = tuple(int(p) for p in toolchain.version.split("+")[0].split(".")[:2]
+                 if p.isdigit())
+    headers = os.path.join(toolchain.include_dirs[0], "torch", "csrc", "stable", "library.h")
+    if want[:1] != STABLE_ABI_OLDEST[:1] or want < STABLE_ABI_OLDEST:
+        return (f"the stable API before PyTorch 2.10 lacks what the glue needs: "
+                f"torch::stable::empty, new_empty and contiguous (torch/csrc/stable/ops.h, "
+                f"'Minimum compatible version: PyTorch 2.10') and unboxing int[], float[] and "
+                f"str arguments (stableivalue_conversions.h, TORCH_VERSION_2_10_0); use a 2.x "
+                f"of 2.10 or newer")
+    if want > have:
+        return (f"the installed PyTorch {toolchain.version} is older than the target; its "
+                f"headers know no stable ABI of {target}. Build with PyTorch {target} or newer "
+                f"installed, or lower the target")
+    if not os.path.exists(headers):
+        return f"the installed PyTorch {toolchain.version} has no {headers}"
+    if not any(os.path.basename(lib) == "libtorch_cpu.so" for lib in toolchain.link_libraries):
+        return (f"the installed PyTorch {toolchain.version} has no libtorch_cpu.so, whose C "
+                f"shim a stable-ABI library calls")
+    return ""
 
 
 # dtypes torch.from_numpy and Tensor.numpy do not take (ml_dtypes' bfloat16 and FP8 on the

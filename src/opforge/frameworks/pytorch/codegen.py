@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from opforge.build.literals import RecipeText, attr_literal
 from opforge.frameworks.base import cpp_namespace_of
-from opforge.frameworks.pytorch.types import ATTR_TYPES, SCALAR_TYPES
+from opforge.frameworks.pytorch.types import ATTR_TYPES, SCALAR_TYPES, STABLE_ATTR_TYPES
 
 if TYPE_CHECKING:
     from opforge.recipe import LoadedRecipe, Op
@@ -60,7 +60,8 @@ def op_context(recipe: LoadedRecipe, op: Op, context: dict) -> dict:
         arg = f"{schema_type} {attr.name}"
         if attr.default is not None:
             arg += "=" + attr_literal(attr.type, attr.default, ("False", "True"))
-        attrs.append({**a, "torch_cpp_type": cpp_type, "torch_arg": arg})
+        attrs.append({**a, "torch_cpp_type": cpp_type, "torch_arg": arg,
+                      "stable_cpp_type": STABLE_ATTR_TYPES[attr.type]})
     outputs = context["outputs"]
     # Attributes are keyword-only in torch (as they are attrs in TensorFlow): the schema
     # then allows a required attribute after one with a default.

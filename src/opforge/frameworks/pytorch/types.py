@@ -25,3 +25,8 @@ ATTR_TYPES = {
     "int[]": ("int[]", "c10::ArrayRef<int64_t>"),
     "float[]": ("float[]", "c10::ArrayRef<double>"),
 }
+
+# recipe attribute type -> the C++ type a stable-ABI kernel unboxes it as (glue_stable.cc.j2):
+# lists and strings unbox from PyTorch 2.10 on (torch/csrc/stable/stableivalue_conversions.h)
+STABLE_ATTR_TYPES = {"int": "int64_t", "float": "double", "bool": "bool", "string": "std::string",
+                     "int[]": "std::vector<int64_t>", "float[]": "std::vector<double>"}
