@@ -128,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         row: dict = {}
         try:
             start = time.perf_counter()
+            print(f"{name}: torch.export", flush=True)
             program = torch.export.export(module, inputs[0], dynamic_shapes=dynamic)
+            print(f"{name}: aoti_compile_and_package", flush=True)
             package = torch._inductor.aoti_compile_and_package(
                 program, package_path=str(work / f"{name}.pt2"))
             row["compile_seconds"] = round(time.perf_counter() - start, 1)
+            print(f"{name}: compiled in {row['compile_seconds']} s; running", flush=True)
             loaded = torch._inductor.aoti_load_package(package)
             row["matches_eager"] = [same(loaded(*x), module(*x)) for x in inputs]
             row["aoti_ms"] = round(timed(loaded, inputs[1], torch), 3)
@@ -140,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
         failed |= "error" in row or not all(row.get("matches_eager", [False]))
         result["models"][name] = row
+        args.out.mkdir(parents=True, exist_ok=True)  # what is done so far survives a timeout
+        (args.out / "gpu_aoti.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"\n{result['device']}, torch {result['torch']}, CUDA {result['cuda']}")
     print(f"{'model':<10} {'compile':>8} {'== eager':>12} {'aoti ms':>8} {'eager ms':>9}")
     for name, r in result["models"].items():
