@@ -87,10 +87,12 @@ TopK: shapes::TopKArgs (#include <opforge/ops.h>)
     int64_t k;  // attribute int
   };
   void TopK_cpu(opforge::Context& ctx, const TopKArgs& args);
+  void TopK_cuda(opforge::Context& ctx, const TopKArgs& args);
 
   }  // namespace shapes
   kernels to define:
     cpu   shapes::TopK_cpu in kernels/topk.cc
+    cuda  shapes::TopK_cuda in kernels/topk.cu  (not built: target.devices leaves it out)
   type variables (the tensor's dtype field says which one it is):
     T: float32, float64
   shapes (checked or allocated by the glue before the kernel runs):

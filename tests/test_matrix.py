@@ -224,6 +224,32 @@ def test_devices_runners_and_tensorrt(gpu_recipe):
     assert "tags" not in lab["opforge 24.09-pytorch-cpu"]
 
 
+def test_a_stable_abi_library_is_one_job_per_device_cuda_major_and_architectures(gpu_recipe):
+    """build.stable_abi: releases below the target (or of unknown version) are left out, and
+    each group of the others (cpu; cuda by CUDA major and lowest compute capability) is one
+    job, its oldest release's, serving the group."""
+    recipe = gpu_recipe / "recipe.toml"
+    recipe.write_text(recipe.read_text() + '\n[build]\nstable_abi = { pytorch = "2.10" }\n')
+    data = json.loads(matrix("recipe.toml", "--releases", "25.*,26.*", "--select",
+                             "*-pytorch-*", cwd=gpu_recipe).stdout)
+    jobs = {j["id"]: j for j in data["jobs"]}
+    reasons = {s["id"]: s["reason"] for s in data["skipped"]}
+    assert "25.09-pytorch-cpu" not in jobs
+    assert reasons["25.09-pytorch-cpu"].endswith("is older than the stable-ABI target 2.10 "
+                                                 "(build.stable_abi)")
+    cpu = [j for j in jobs.values() if j["device"] == "cpu"]
+    assert len(cpu) == 1 and cpu[0]["serves"][0] == cpu[0]["release"]
+    assert len(cpu[0]["serves"]) > 5 and "26.08" in cpu[0]["serves"]
+    served = {r for j in jobs.values() for r in j["serves"]}
+    for release in cpu[0]["serves"][1:]:
+        assert reasons[f"{release}-pytorch-cpu"] == (f"served by the stable-ABI library of "
+                                                     f"job {cpu[0]['id']}")
+    cuda = [j for j in jobs.values() if j["device"] == "cuda"]
+    assert set(cpu[0]["serves"]) <= served and all(
+        f"stable ABI (target 2.10): this one library serves {', '.join(j['serves'])}"
+        in j["notes"] for j in cuda + cpu)
+
+
 def test_select_and_skip_globs(gpu_recipe):
     data = json.loads(matrix("recipe.toml", "--releases", "24.*", "--select", "*-pytorch-*",
                              "--skip", "*-cuda 24.0?-*", cwd=gpu_recipe).stdout)

@@ -19,6 +19,7 @@ GitLab CI child pipeline, or JSON; ci/ holds the workflows that consume them.
 from __future__ import annotations
 
 import fnmatch
+import re
 import shlex
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -62,6 +63,7 @@ class Job:
     artifact: str
     path: str
     notes: list[str] = field(default_factory=list)
+    serves: list[str] = field(default_factory=list)  # a stable-ABI job: the releases it covers
 
     @property
     def id(self) -> str:
@@ -72,7 +74,7 @@ class Job:
                 "device": self.device, "image": self.image, "runner": list(self.runner),
                 "setup": self.setup, "build": self.build, "check": self.check,
                 "test": self.test, "artifact": self.artifact, "path": self.path,
-                "notes": self.notes}
+                "notes": self.notes, "serves": self.serves or [self.release]}
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,8 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
                 else:
                     jobs.append(make_job(recipe, recipe_arg, fw, release, device, install,
                                          runners, releases_file))
+    jobs, merged = stable_abi_jobs(recipe, jobs, matrix)
+    skipped += merged
     if not jobs:
         raise UserError(
             f"no job left for {recipe.path} ({', '.join(r.id for r in chosen)}; "
@@ -240,6 +244,54 @@ def plan(recipe: LoadedRecipe, recipe_arg: str, release_patterns: list[str],
             details=[f"{s.id}: {s.reason}" for s in skipped])
     return Matrix(recipe_arg, recipe.model.package.name, [r.id for r in chosen], jobs,
                   skipped, install)
+
+
+def _release_numbers(version: str) -> tuple[int, ...]:
+    numbers = re.match(r"[0-9]+(\.[0-9]+)*", version)
+    return tuple(int(n) for n in numbers[0].split(".")) if numbers else ()
+
+
+def stable_abi_jobs(recipe: LoadedRecipe, jobs: list[Job], matrix: dict[str, Release]
+                    ) -> tuple[list[Job], list[Skip]]:
+    """A framework the recipe builds on its stable ABI (build.stable_abi) needs one library
+    per device, CUDA major and lowest compute capability, not one per release: its jobs of
+    releases below the target are left out, and each group of the others becomes the job
+    of its oldest release (whose framework is the oldest the library then meets, and whose
+    CUDA the oldest it runs with), serving them all (Job.serves)."""
+    targets = recipe.model.build.stable_abi
+    kept, skipped = [], []
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        target = targets.get(job.framework)
+        if target is None:
+            kept.append(job)
+            continue
+        release = matrix[job.release]
+        version = release.pin(frameworks.get(job.framework).pin_key).value
+        if not version or _release_numbers(version)[:2] < _release_numbers(target):
+            skipped.append(Skip(job.release, job.framework, job.device,
+                                f"{job.framework} {version} is older than the stable-ABI "
+                                f"target {target} (build.stable_abi)" if version else
+                                f"its {job.framework} version is unknown to the release "
+                                f"table, so whether it meets the stable-ABI target {target} "
+                                f"is too"))
+            continue
+        key = (job.framework, job.device) + ((
+            _release_numbers(release.pin("cuda").value)[:1],
+            release.pin("min_compute_capability").value) if job.device == "cuda" else ())
+        groups.setdefault(key, []).append(job)
+    for members in groups.values():
+        members.sort(key=lambda j: matrix[j.release].ordinal)
+        first = members[0]
+        first.serves = [j.release for j in members]
+        first.notes.append(f"stable ABI (target {targets[first.framework]}): this one library "
+                           f"serves {', '.join(first.serves)}")
+        kept.append(first)
+        skipped += [Skip(j.release, j.framework, j.device, f"served by the stable-ABI library "
+                                                            f"of job {first.id}")
+                    for j in members[1:]]
+    kept.sort(key=lambda j: jobs.index(j))
+    return kept, skipped
 
 
 def checkout_path(path: Path, what: str) -> str:
