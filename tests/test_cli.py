@@ -131,17 +131,23 @@ def test_describe_json_is_what_ops_h_declares(tmp_path):
     assert [o["cpp_type"] for o in topk["outputs"]] == ["opforge::TensorView"] * 2
     assert topk["attrs"] == [{"name": "k", "type": "int", "cpp_type": "int64_t",
                               "default": None}]
+    # every kernel the op declares; `built`: whether target.devices builds it
     assert topk["kernels"] == [{"device": "cpu", "function": "shapes::TopK_cpu",
                                 "signature": "void TopK_cpu(opforge::Context& ctx, "
                                              "const TopKArgs& args)",
-                                "source": "kernels/topk.cc"}]
+                                "source": "kernels/topk.cc", "built": True},
+                               {"device": "cuda", "function": "shapes::TopK_cuda",
+                                "signature": "void TopK_cuda(opforge::Context& ctx, "
+                                             "const TopKArgs& args)",
+                                "source": "kernels/topk.cu", "built": False}]
+    assert (topk["dynamic_dims"], topk["scratch"]) == ([], [])
     assert downsample["constraints"] == ["strides[0] >= 1"]
     assert downsample["attrs"][0]["default"] == [2]
     # each op's declaration is a piece of the ops.h the build writes
     loaded = recipe.load(SHAPES)
     header = codegen.environment().get_template("common/ops.h.j2").render(
         recipe_name="recipe.toml", package={"name": "shape-ops", "version": "0.1.0"},
-        ns="shapes", ops=[codegen.op_context(op, ["cpu"]) for op in loaded.ops])
+        ns="shapes", ops=[codegen.op_context(op, ["cpu", "cuda"]) for op in loaded.ops])
     for op in data["ops"]:
         body = [line for line in op["declaration"].splitlines()[1:-1]]
         assert "\n".join(body) in header, op["name"]
