@@ -99,11 +99,11 @@ def make_torchscript(path: Path, library: str, group: dict) -> None:
     import torch
 
     torch.ops.load_library(library)
-    ops, attrs = torch.ops.narrow, group["attrs"]
+    attrs = group["attrs"]
 
     class Silu(torch.nn.Module):
         def forward(self, x: torch.Tensor):
-            return ops.Silu(x)
+            return torch.ops.narrow.Silu(x)
 
     class QuantizeInt8(torch.nn.Module):
         def __init__(self) -> None:
@@ -111,11 +111,13 @@ def make_torchscript(path: Path, library: str, group: dict) -> None:
             self.scale, self.zero_point = float(attrs["scale"]), int(attrs["zero_point"])
 
         def forward(self, x: torch.Tensor):
-            return ops.QuantizeInt8(x, scale=self.scale, zero_point=self.zero_point)
+            return torch.ops.narrow.QuantizeInt8(x, scale=self.scale,
+                                                 zero_point=self.zero_point)
 
     class Dequantize(QuantizeInt8):
         def forward(self, q: torch.Tensor):
-            return ops.Dequantize(q, scale=self.scale, zero_point=self.zero_point)
+            return torch.ops.narrow.Dequantize(q, scale=self.scale,
+                                               zero_point=self.zero_point)
 
     class MaskedFill(torch.nn.Module):
         def __init__(self) -> None:
@@ -123,7 +125,7 @@ def make_torchscript(path: Path, library: str, group: dict) -> None:
             self.value = float(attrs["value"])
 
         def forward(self, x: torch.Tensor, mask: torch.Tensor):
-            return ops.MaskedFill(x, mask, value=self.value)
+            return torch.ops.narrow.MaskedFill(x, mask, value=self.value)
 
     module = {"Silu": Silu, "QuantizeInt8": QuantizeInt8, "Dequantize": Dequantize,
               "MaskedFill": MaskedFill}[group["op"]["name"]]()
