@@ -245,3 +245,20 @@ print(torch.equal(compiled(boxes, scores)[0], eager[0]))
     out = _run_python(code, str(built_detection["folder"] / "dist/local/pytorch"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["True True", "True", "True"]
+
+
+def test_onnxruntime_older_than_1_15_cannot_build_scratch_or_data_dependent_ops():
+    """KernelContext_GetAllocator (C API 15) gives scratch and data-dependent outputs: a build
+    with older headers is refused up front, naming the op and what it uses."""
+    from opforge import frameworks, recipe
+    from opforge.recipe import version_dtype_problems
+
+    loaded = recipe.load(DETECTION / "recipe.toml")
+    ort = frameworks.get("onnxruntime")
+    assert version_dtype_problems(loaded, ort, "1.15.1") == []
+    assert version_dtype_problems(loaded, ort, "1.14.1") == [
+        f"{loaded.path}: ops[1] (NMS): it uses scratch memory, which the glue takes from "
+        f"KernelContext_GetAllocator, and ONNX Runtime 1.14.1 lacks it (C API 15, ONNX Runtime "
+        f"1.15); build for a release whose ONNX Runtime is 1.15 or later, or with newer "
+        f"headers (ONNXRUNTIME_ROOT)"]
+    assert frameworks.get("tensorflow").op_version_problem(loaded.ops[1], "2.0") is None

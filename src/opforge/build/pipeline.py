@@ -101,8 +101,8 @@ def prepare_toolchains(plan: BuildPlan, selected: list[Framework], explicit: boo
         plan.builds[fw.name] = FrameworkBuild(fw, toolchains[fw.name], verdict)
         log.detail(verdict.describe())
         if dtype_problems := version_dtype_problems(plan.recipe, fw, toolchains[fw.name].version):
-            problems.append(RecipeError(f"{fw.title} {toolchains[fw.name].version} cannot carry "
-                                        f"every dtype of {plan.recipe.path}",
+            problems.append(RecipeError(f"{fw.title} {toolchains[fw.name].version} cannot build "
+                                        f"every op of {plan.recipe.path}",
                                         details=dtype_problems))
     raise_all(problems)
     plan.tools = cmake.find_build_tools()

@@ -210,6 +210,10 @@ class Framework(Protocol):
         """Why this framework (at `version`, when given) has no tensors of the recipe dtype
         `dtype`; None when it has."""
 
+    def op_version_problem(self, op: Op, version: str) -> str | None:
+        """Why this framework at `version` (the one found to build with) cannot run the
+        kernel op, beyond its dtypes; None when it can."""
+
 
 class FrameworkFolder:
     """The members every adapter derives alike from the files of its folder: an adapter is
@@ -336,6 +340,9 @@ class FrameworkFolder:
 
     def op_problems(self, op: Op, devices: list[str]) -> list[tuple[tuple, str]]:
         return []
+
+    def op_version_problem(self, op: Op, version: str) -> str | None:
+        return None
 
     def dtype_problem(self, dtype: str, version: str | None = None) -> str | None:
         if why := self.types.MISSING.get(dtype):

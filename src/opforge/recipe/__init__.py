@@ -713,13 +713,15 @@ def framework_dtype_problems(op: _Signature, fw: Any) -> list[tuple[tuple, str]]
 
 
 def version_dtype_problems(recipe: LoadedRecipe, fw: Any, version: str) -> list[str]:
-    """Why the framework's `version` (the one found to build with) cannot carry a dtype the
-    recipe's ops (kernel ops, and its native ops for `fw`) use, in a type variable or not:
-    one message each, naming the op, the dtype and the version that brought it."""
+    """Why the framework's `version` (the one found to build with) cannot run a kernel op
+    (fw.op_version_problem: a feature it lacks) or carry a dtype the recipe's ops (kernel
+    ops, and its native ops for `fw`) use, in a type variable or not: one message each,
+    naming the op, the dtype or feature and the version that brought it."""
     ops = [(f"ops[{i}]", op) for i, op in enumerate(recipe.ops)]
+    problems = [f"{recipe.path}: {where} ({op.name}): {why}" for where, op in ops
+                if (why := fw.op_version_problem(op, version))]
     ops += [(f"native[{i}].ops[{j}]", op) for i, n in enumerate(recipe.model.native)
             if n.framework == fw.name for j, op in enumerate(n.ops)]
-    problems = []
     for where, op in ops:
         used = dict.fromkeys(d for t in (*op.inputs, *op.outputs, *getattr(op, "scratch", []))
                              for d in op.dtype_options(t.dtype))

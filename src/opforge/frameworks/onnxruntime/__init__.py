@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from opforge.toolchain.sdk import SdkLocation, SdkMissing, missing_message
 from opforge.core.errors import ToolchainError
 from opforge.frameworks.base import (CiSetup, CudaSupport, Toolchain, TritonserverImage,
@@ -29,6 +31,22 @@ class OnnxRuntime(TritonserverImage):
     requires_cuda = False
     untestable = ""
 
+    def op_version_problem(self, op, version: str) -> str | None:
+        """Scratch memory and data-dependent outputs come from KernelContext_GetAllocator,
+        which C API 15 (ONNX Runtime 1.15) brought."""
+        if not (op.scratch or op.dynamic_dims):
+            return None
+        try:
+            older = Version(version).release[:2] < (1, 15)
+        except InvalidVersion:
+            return None  # a version opforge cannot read: the compiler will say
+        if not older:
+            return None
+        uses = "scratch memory" if op.scratch else "a data-dependent output size"
+        return (f"it uses {uses}, which the glue takes from KernelContext_GetAllocator, and "
+                f"ONNX Runtime {version} lacks it (C API 15, ONNX Runtime 1.15); build for a "
+                f"release whose ONNX Runtime is 1.15 or later, or with newer headers "
+                f"(ONNXRUNTIME_ROOT)")
     def detect(self, release=None) -> Toolchain:
         runtime, whose = self._runtime(release)
         found = sdk.find(runtime, whose)
