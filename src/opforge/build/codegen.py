@@ -201,9 +201,6 @@ def op_context(op: Op, devices: list[str]) -> dict:
             "shape_ints": list(scope.ints), "shape_lists": list(scope.lists),
             "checks_inputs": bool(constraints) or any(t["rank"] is not None or t["shape"]
                                                       for t in inputs),
-            "uses_shape_math": bool(constraints) or bool(dynamic_dims) or any(
-                r and r["kind"] == "expr"
-                for r in [t["shape"] for t in inputs] + [t["rule"] for t in outputs + scratch]),
             "constraints": constraints}
 
 
